@@ -1,0 +1,225 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// Cluster is one server's membership in the Raft cluster.
+type Cluster struct {
+	opts   Options
+	logger hclog.Logger
+
+	raft      *raft.Raft
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	notifyCh  chan bool
+
+	gossip   *memberlist.Memberlist
+	members  *memberTable
+	hadState bool
+
+	shutdownOnce sync.Once
+	shutdownCh   chan struct{}
+	wg           sync.WaitGroup
+
+	leaderMu     sync.Mutex
+	leaderCancel context.CancelFunc
+	leaderDone   chan struct{}
+	stopping     bool
+}
+
+// New opens the stores, starts Raft and gossip, and begins joining and
+// bootstrapping in the background. It returns once the node is listening.
+func New(opts Options) (*Cluster, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	c := &Cluster{
+		opts:       opts,
+		logger:     opts.Logger,
+		notifyCh:   make(chan bool, 16),
+		shutdownCh: make(chan struct{}),
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := c.startRaft(); err != nil {
+		return nil, err
+	}
+	if err := c.startGossip(); err != nil {
+		c.closeRaft()
+		return nil, err
+	}
+	c.wg.Add(3)
+	go c.leadershipLoop()
+	go c.joinLoop()
+	go c.bootstrapLoop()
+	return c, nil
+}
+
+func (c *Cluster) startRaft() error {
+	cfg := raft.DefaultConfig()
+	cfg.LocalID = raft.ServerID(c.opts.NodeID)
+	cfg.Logger = c.logger.Named("raft")
+	cfg.NotifyCh = c.notifyCh
+	if c.opts.RaftConfig != nil {
+		c.opts.RaftConfig(cfg)
+	}
+	if err := raft.ValidateConfig(cfg); err != nil {
+		return fmt.Errorf("raft config: %w", err)
+	}
+
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(c.opts.DataDir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft store: %w", err)
+	}
+	c.store = store
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("raft log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.opts.DataDir, c.opts.SnapshotRetain, c.logger.Named("snapshot"))
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	adv, err := net.ResolveTCPAddr("tcp", c.opts.RaftAdvertise)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("raft advertise address: %w", err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(c.opts.RaftBind, adv, 3, 10*time.Second, c.logger.Named("raft-net"))
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("raft transport: %w", err)
+	}
+	c.transport = trans
+
+	c.hadState, err = raft.HasExistingState(logs, store, snaps)
+	if err != nil {
+		trans.Close()
+		store.Close()
+		return fmt.Errorf("check raft state: %w", err)
+	}
+	r, err := raft.NewRaft(cfg, c.opts.FSM, logs, store, snaps, trans)
+	if err != nil {
+		trans.Close()
+		store.Close()
+		return fmt.Errorf("start raft: %w", err)
+	}
+	c.raft = r
+	return nil
+}
+
+func (c *Cluster) closeRaft() {
+	if c.raft != nil {
+		if err := c.raft.Shutdown().Error(); err != nil {
+			c.logger.Warn("raft shutdown", "error", err)
+		}
+	}
+	if c.transport != nil {
+		c.transport.Close()
+	}
+	if c.store != nil {
+		if err := c.store.Close(); err != nil {
+			c.logger.Warn("close raft store", "error", err)
+		}
+	}
+}
+
+// Shutdown stops leader work, leaves gossip, shuts Raft down and closes the
+// stores, in that order. The HTTP server is stopped by the caller before.
+func (c *Cluster) Shutdown() error {
+	var err error
+	c.shutdownOnce.Do(func() {
+		close(c.shutdownCh)
+		c.StopLeaderWork()
+		if c.gossip != nil {
+			if lerr := c.gossip.Leave(2 * time.Second); lerr != nil {
+				c.logger.Warn("leave gossip", "error", lerr)
+			}
+			if serr := c.gossip.Shutdown(); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+		c.wg.Wait()
+		c.closeRaft()
+	})
+	return err
+}
+
+// Raft exposes the underlying Raft for status and tests.
+func (c *Cluster) Raft() *raft.Raft { return c.raft }
+
+// NodeID is this node's id.
+func (c *Cluster) NodeID() string { return c.opts.NodeID }
+
+// IsLeader reports whether this node is the Raft leader right now.
+func (c *Cluster) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// Apply proposes a command on the leader and returns the FSM's answer and
+// the entry's index.
+func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	if c.raft.State() != raft.Leader {
+		return nil, 0, ErrNotLeader
+	}
+	timeout := c.opts.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	f := c.raft.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return nil, 0, err
+	}
+	return f.Response(), f.Index(), nil
+}
+
+// VerifyLeader confirms with a quorum that this node is still the leader. A
+// deposed or partitioned leader gets an error.
+func (c *Cluster) VerifyLeader(ctx context.Context) error {
+	f := c.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WaitForIndex blocks until this replica has applied index, so a write
+// forwarded through this node is visible in its reads.
+func (c *Cluster) WaitForIndex(ctx context.Context, index uint64) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for c.raft.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.shutdownCh:
+			return ErrShutdown
+		case <-t.C:
+		}
+	}
+	return nil
+}

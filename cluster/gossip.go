@@ -1,0 +1,190 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+)
+
+// nodeMeta is what every server tells the others through gossip. memberlist
+// caps it at 512 bytes.
+type nodeMeta struct {
+	ID              string `json:"id"`
+	HTTPAddr        string `json:"http"`
+	RaftAddr        string `json:"raft"`
+	BootstrapExpect int    `json:"expect"`
+	// HasState: this server is (or was) part of a Raft cluster, so nobody
+	// may bootstrap a new one with it.
+	HasState bool `json:"state"`
+}
+
+// Gossip statuses reported by Members (API.md).
+const (
+	GossipAlive   = "alive"
+	GossipSuspect = "suspect"
+	GossipFailed  = "failed"
+	GossipLeft    = "left"
+)
+
+// memberTable remembers every server gossip told us about, including the
+// failed and departed ones memberlist.Members no longer lists.
+type memberTable struct {
+	mu    sync.RWMutex
+	nodes map[string]memberEntry
+}
+
+type memberEntry struct {
+	meta   nodeMeta
+	status string
+	since  time.Time
+}
+
+func (t *memberTable) set(n *memberlist.Node, status string) {
+	var meta nodeMeta
+	if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.ID == "" {
+		return // not a LunaSentri server
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev, ok := t.nodes[meta.ID]
+	since := time.Now()
+	if ok && prev.status == status {
+		since = prev.since
+	}
+	t.nodes[meta.ID] = memberEntry{meta: meta, status: status, since: since}
+}
+
+func (t *memberTable) get(id string) (memberEntry, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e, ok := t.nodes[id]
+	return e, ok
+}
+
+func (t *memberTable) all() map[string]memberEntry {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make(map[string]memberEntry, len(t.nodes))
+	for k, v := range t.nodes {
+		out[k] = v
+	}
+	return out
+}
+
+// gossipDelegate serves our metadata; eventDelegate keeps the member table.
+type gossipDelegate struct{ c *Cluster }
+
+func (d gossipDelegate) NodeMeta(limit int) []byte {
+	b, _ := json.Marshal(d.c.localMeta())
+	if len(b) > limit {
+		d.c.logger.Error("gossip metadata too large", "bytes", len(b), "limit", limit)
+		return nil
+	}
+	return b
+}
+func (gossipDelegate) NotifyMsg([]byte)                {}
+func (gossipDelegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (gossipDelegate) LocalState(bool) []byte          { return nil }
+func (gossipDelegate) MergeRemoteState([]byte, bool)   {}
+
+type eventDelegate struct{ c *Cluster }
+
+func (e eventDelegate) NotifyJoin(n *memberlist.Node) {
+	e.c.members.set(n, GossipAlive)
+	e.c.logger.Debug("gossip member joined", "node", n.Name, "addr", n.Address())
+}
+
+func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
+	status := GossipFailed
+	if n.State == memberlist.StateLeft {
+		status = GossipLeft
+	}
+	e.c.members.set(n, status)
+	e.c.logger.Info("gossip member gone", "node", n.Name, "status", status)
+}
+
+func (e eventDelegate) NotifyUpdate(n *memberlist.Node) { e.c.members.set(n, GossipAlive) }
+
+func (c *Cluster) localMeta() nodeMeta {
+	return nodeMeta{
+		ID:              c.opts.NodeID,
+		HTTPAddr:        c.opts.HTTPAdvertise,
+		RaftAddr:        c.opts.RaftAdvertise,
+		BootstrapExpect: c.opts.BootstrapExpect,
+		HasState:        c.hasRaftState(),
+	}
+}
+
+func (c *Cluster) startGossip() error {
+	c.members = &memberTable{nodes: make(map[string]memberEntry)}
+	host, port, err := splitHostPort(c.opts.GossipBind)
+	if err != nil {
+		return err
+	}
+	advHost, advPort, err := splitHostPort(c.opts.GossipAdvertise)
+	if err != nil {
+		return err
+	}
+	cfg := memberlist.DefaultLANConfig()
+	cfg.Name = c.opts.NodeID
+	cfg.BindAddr = host
+	if cfg.BindAddr == "" {
+		cfg.BindAddr = "0.0.0.0"
+	}
+	cfg.BindPort = port
+	cfg.AdvertiseAddr = advHost
+	cfg.AdvertisePort = advPort
+	cfg.Delegate = gossipDelegate{c}
+	cfg.Events = eventDelegate{c}
+	cfg.LogOutput = nil
+	cfg.Logger = c.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	if p := c.opts.GossipProbeInterval; p > 0 {
+		cfg.ProbeInterval = p
+		cfg.ProbeTimeout = p / 2
+		cfg.GossipInterval = p / 5
+		cfg.PushPullInterval = 10 * p
+	}
+	ml, err := memberlist.Create(cfg)
+	if err != nil {
+		return fmt.Errorf("start gossip on %s: %w", c.opts.GossipBind, err)
+	}
+	c.gossip = ml
+	return nil
+}
+
+// joinLoop retries -join until one address answers, with capped, jittered
+// backoff, like Consul's retry_join.
+func (c *Cluster) joinLoop() {
+	defer c.wg.Done()
+	if len(c.opts.Join) == 0 {
+		return
+	}
+	backoff := 500 * time.Millisecond
+	for {
+		n, err := c.gossip.Join(c.opts.Join)
+		if n > 0 {
+			c.logger.Info("joined gossip", "contacted", n)
+			return
+		}
+		c.logger.Warn("join failed, retrying", "addrs", c.opts.Join, "error", err, "in", backoff)
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-c.shutdownCh:
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// refreshMeta re-announces metadata after it changed (HasState).
+func (c *Cluster) refreshMeta() {
+	if err := c.gossip.UpdateNode(2 * time.Second); err != nil {
+		c.logger.Warn("update gossip metadata", "error", err)
+	}
+}

@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// Options configures a Cluster.
+type Options struct {
+	NodeID  string
+	DataDir string
+
+	RaftBind       string // host:port to listen on for Raft
+	RaftAdvertise  string // host:port peers dial; default RaftBind
+	GossipBind     string // host:port for memberlist
+	GossipAdvertise string // host:port peers gossip to; default GossipBind
+	// HTTPAdvertise is this node's API address (host:port), carried in
+	// gossip metadata so any node can find the leader's API.
+	HTTPAdvertise string
+
+	BootstrapExpect int      // 0: never bootstrap (join an existing cluster)
+	Join            []string // gossip addresses, retried until one answers
+
+	FSM raft.FSM
+	// LeaderWork runs while this node is leader, after a Barrier, in its own
+	// goroutine. ctx is cancelled the moment leadership is lost; the cluster
+	// waits for LeaderWork to return before it starts the next term's.
+	LeaderWork func(ctx context.Context)
+	// LeadershipChanged, if set, hears every gain (true) and loss (false)
+	// of leadership on this node, for metrics.
+	LeadershipChanged func(isLeader bool)
+
+	Logger hclog.Logger
+
+	// RaftConfig adjusts the Raft configuration (tests use it for shorter
+	// timeouts). Called on a copy of raft.DefaultConfig with LocalID set.
+	RaftConfig func(*raft.Config)
+	// GossipInterval scales memberlist's probe interval; zero keeps the LAN
+	// default. Tests shorten it.
+	GossipProbeInterval time.Duration
+	// SnapshotRetain is how many Raft snapshots stay on disk; default 2.
+	SnapshotRetain int
+	// ApplyTimeout bounds each Raft apply; default 5s.
+	ApplyTimeout time.Duration
+}
+
+// Sentinel errors.
+var (
+	// ErrNotLeader: the call needs the leader and this node is not it.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrNoLeader: no leader is known right now (election or partition).
+	ErrNoLeader = errors.New("no cluster leader")
+	// ErrShutdown: the cluster is shutting down.
+	ErrShutdown = errors.New("cluster is shutting down")
+)
+
+func (o *Options) validate() error {
+	switch {
+	case o.NodeID == "":
+		return errors.New("cluster: node id is required")
+	case o.DataDir == "":
+		return errors.New("cluster: data dir is required")
+	case o.FSM == nil:
+		return errors.New("cluster: FSM is required")
+	case o.BootstrapExpect < 0:
+		return errors.New("cluster: bootstrap-expect must not be negative")
+	}
+	for name, addr := range map[string]string{"raft": o.RaftBind, "gossip": o.GossipBind} {
+		if _, _, err := splitHostPort(addr); err != nil {
+			return fmt.Errorf("cluster: %s address: %w", name, err)
+		}
+	}
+	if o.RaftAdvertise == "" {
+		o.RaftAdvertise = o.RaftBind
+	}
+	if o.GossipAdvertise == "" {
+		o.GossipAdvertise = o.GossipBind
+	}
+	if o.SnapshotRetain <= 0 {
+		o.SnapshotRetain = 2
+	}
+	if o.ApplyTimeout <= 0 {
+		o.ApplyTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.LeaderWork == nil {
+		o.LeaderWork = func(ctx context.Context) { <-ctx.Done() }
+	}
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("invalid port in %q", addr)
+	}
+	return host, port, nil
+}

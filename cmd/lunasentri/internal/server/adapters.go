@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/lunasentri/lunasentri/cluster"
+	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/monitor"
+	"github.com/lunasentri/lunasentri/notify"
+	"github.com/lunasentri/lunasentri/transport"
+)
+
+// readySilence: a follower that has not heard from the leader for this long
+// reports not ready (the leader's heartbeat timeout is 1s).
+const readySilence = 3 * time.Second
+
+// consensus adapts the cluster to what the HTTP API consumes.
+type consensus struct{ c *cluster.Cluster }
+
+func (a consensus) IsLeader() bool                         { return a.c.IsLeader() }
+func (a consensus) Leader() (string, string, bool)         { return a.c.Leader() }
+func (a consensus) WaitForIndex(ctx context.Context, i uint64) error { return a.c.WaitForIndex(ctx, i) }
+func (a consensus) Ready() (bool, string)                  { return a.c.Ready(readySilence) }
+
+func (a consensus) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	return a.c.Apply(ctx, cmd)
+}
+
+func (a consensus) Status() transport.NodeStatus {
+	s := a.c.Status()
+	return transport.NodeStatus{
+		NodeID: s.NodeID, RaftState: s.RaftState, LeaderID: s.LeaderID, LeaderHTTPAddr: s.LeaderHTTPAddr,
+		Term: s.Term, CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex,
+	}
+}
+
+func (a consensus) Members() ([]transport.Member, error) {
+	ms, err := a.c.Members()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]transport.Member, len(ms))
+	for i, m := range ms {
+		out[i] = transport.Member{
+			ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr,
+			GossipStatus: m.GossipStatus, Voter: m.Voter, Leader: m.Leader,
+		}
+	}
+	return out, nil
+}
+
+// raftMetrics adapts the cluster to the metrics package.
+type raftMetrics struct{ c *cluster.Cluster }
+
+func (r raftMetrics) IsLeader() bool         { return r.c.IsLeader() }
+func (r raftMetrics) Term() uint64           { return r.c.Raft().CurrentTerm() }
+func (r raftMetrics) CommitIndex() uint64    { return r.c.Raft().CommitIndex() }
+func (r raftMetrics) AppliedIndex() uint64   { return r.c.Raft().AppliedIndex() }
+func (r raftMetrics) LastContact() time.Time { return r.c.Raft().LastContact() }
+
+// observer fans FSM changes out to the leader-side loops. Both are cheap
+// no-ops on followers.
+type observer struct {
+	monitor    *monitor.Monitor
+	dispatcher *notify.Dispatcher
+	restored   func()
+}
+
+func (o *observer) MachineSeen(id string, lastSeen time.Time, threshold time.Duration) {
+	o.monitor.MachineSeen(id, lastSeen, threshold)
+}
+func (o *observer) MachineGone(id string) { o.monitor.MachineGone(id) }
+func (o *observer) OutboxChanged()        { o.dispatcher.Kick() }
+func (o *observer) Restored() {
+	if o.restored != nil {
+		o.restored()
+	}
+}
+
+// livenessSource gives the monitor every online machine with its effective
+// threshold.
+type livenessSource struct {
+	fsm              *fsm.FSM
+	defaultThreshold time.Duration
+}
+
+func (s livenessSource) OnlineMachines() []monitor.Machine {
+	ls := s.fsm.OnlineMachines()
+	out := make([]monitor.Machine, len(ls))
+	for i, l := range ls {
+		th := l.OfflineThreshold
+		if th <= 0 {
+			th = s.defaultThreshold
+		}
+		out[i] = monitor.Machine{ID: l.ID, LastSeen: l.LastSeen, Threshold: th}
+	}
+	return out
+}
+
+// offlineProposer writes the monitor's decisions through Raft, one entry per
+// batch, stamped with the leader's clock.
+type offlineProposer struct{ c *cluster.Cluster }
+
+func (p offlineProposer) ProposeOffline(ctx context.Context, batch []monitor.Expired) error {
+	cmd := fsm.MarkOffline{At: time.Now().UTC(), Machines: make([]fsm.OfflineMark, len(batch))}
+	for i, e := range batch {
+		cmd.Machines[i] = fsm.OfflineMark{ID: e.ID, LastSeen: e.LastSeen}
+	}
+	data, err := fsm.Encode(fsm.CmdMarkOffline, cmd)
+	if err != nil {
+		return err
+	}
+	_, _, err = p.c.Apply(ctx, data)
+	return err
+}

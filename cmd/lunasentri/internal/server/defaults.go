@@ -1,0 +1,122 @@
+package server
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Defaults (DESIGN.md).
+const (
+	DefaultHTTPAddr      = ":8080"
+	DefaultRaftAddr      = ":8300"
+	DefaultGossipAddr    = ":8301"
+	DefaultThreshold     = 2 * time.Minute
+	DefaultCheckInterval = time.Second
+	DefaultFlushInterval = 250 * time.Millisecond
+	DefaultTelegramAPI   = "https://api.telegram.org"
+)
+
+func (o *Options) setDefaults() error {
+	if o.NodeID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return errors.New("node id is required (hostname unavailable)")
+		}
+		o.NodeID = h
+	}
+	if o.DataDir == "" {
+		return errors.New("data dir is required")
+	}
+	if o.AdminToken == "" {
+		return errors.New("admin token is required")
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = DefaultHTTPAddr
+	}
+	if o.RaftAddr == "" {
+		o.RaftAddr = DefaultRaftAddr
+	}
+	if o.GossipAddr == "" {
+		o.GossipAddr = DefaultGossipAddr
+	}
+	if o.OfflineThreshold <= 0 {
+		o.OfflineThreshold = DefaultThreshold
+	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = DefaultCheckInterval
+	}
+	if o.HeartbeatFlushInterval <= 0 {
+		o.HeartbeatFlushInterval = DefaultFlushInterval
+	}
+	if o.FailoverGrace < 0 {
+		return errors.New("failover grace must not be negative")
+	}
+	if o.TelegramAPIURL == "" {
+		o.TelegramAPIURL = DefaultTelegramAPI
+	}
+	if o.ClusterSecret == "" {
+		o.ClusterSecret = deriveClusterSecret(o.AdminToken)
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.New(&hclog.LoggerOptions{Name: "lunasentri", Level: hclog.Info})
+	}
+	return nil
+}
+
+// deriveClusterSecret gives servers a shared node-to-node secret when none
+// is configured: every server already shares the admin token, and a derived
+// value means a leaked internal secret does not reveal the admin token.
+func deriveClusterSecret(adminToken string) string {
+	mac := hmac.New(sha256.New, []byte(adminToken))
+	mac.Write([]byte("lunasentri cluster secret v1"))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// advertiseAddr turns a bind address into the address peers should dial:
+// the -advertise host when given, else the bind host, else (bound to all
+// interfaces) the first private IPv4.
+func advertiseAddr(bind, advertise string) (string, error) {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %w", bind, err)
+	}
+	switch {
+	case advertise != "":
+		host = advertise
+	case host == "" || host == "0.0.0.0" || host == "::":
+		ip, err := firstPrivateIPv4()
+		if err != nil {
+			return "", fmt.Errorf("address %q binds all interfaces and no -advertise was given: %w", bind, err)
+		}
+		host = ip
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func firstPrivateIPv4() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", err
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if ip4 := ipn.IP.To4(); ip4 != nil && ip4.IsPrivate() {
+			return ip4.String(), nil
+		}
+	}
+	return "", errors.New("no private IPv4 address found")
+}

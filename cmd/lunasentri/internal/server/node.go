@@ -1,0 +1,243 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/lunasentri/lunasentri/cluster"
+	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/metrics"
+	"github.com/lunasentri/lunasentri/monitor"
+	"github.com/lunasentri/lunasentri/notify"
+	"github.com/lunasentri/lunasentri/notify/telegram"
+	"github.com/lunasentri/lunasentri/transport"
+)
+
+// Node is one running LunaSentri server.
+type Node struct {
+	opts   Options
+	logger hclog.Logger
+
+	FSM        *fsm.FSM
+	Cluster    *cluster.Cluster
+	API        *transport.API
+	Metrics    *metrics.Metrics
+	Monitor    *monitor.Monitor
+	Dispatcher *notify.Dispatcher
+
+	httpServer *http.Server
+	httpAddr   string
+
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Run starts a node and blocks until ctx is cancelled, then shuts the node
+// down gracefully. It returns an error if the node could not start.
+func Run(ctx context.Context, opts Options) error {
+	n, err := Start(opts)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return n.Shutdown(sctx)
+}
+
+// Start builds and starts a node; it returns once every listener is open.
+func Start(opts Options) (*Node, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	httpAdv, err := advertiseAddr(opts.HTTPAddr, opts.Advertise)
+	if err != nil {
+		return nil, err
+	}
+	raftAdv, err := advertiseAddr(opts.RaftAddr, opts.Advertise)
+	if err != nil {
+		return nil, err
+	}
+	gossipAdv, err := advertiseAddr(opts.GossipAddr, opts.Advertise)
+	if err != nil {
+		return nil, err
+	}
+
+	n := &Node{opts: opts, logger: opts.Logger, httpAddr: httpAdv}
+	obs := &observer{}
+	n.FSM = fsm.New(fsm.Options{MaxEvents: opts.MaxEvents, Observer: obs})
+
+	// The HTTP listener opens first so a port clash fails before Raft
+	// touches the data dir.
+	ln, err := net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.HTTPAddr, err)
+	}
+
+	var leaderWork func(context.Context)
+	n.Cluster, err = cluster.New(cluster.Options{
+		NodeID: opts.NodeID, DataDir: opts.DataDir,
+		RaftBind: opts.RaftAddr, RaftAdvertise: raftAdv,
+		GossipBind: opts.GossipAddr, GossipAdvertise: gossipAdv,
+		HTTPAdvertise:   httpAdv,
+		BootstrapExpect: opts.BootstrapExpect, Join: opts.Join,
+		FSM:             n.FSM,
+		LeaderWork:      func(ctx context.Context) { leaderWork(ctx) },
+		LeadershipChanged: func(bool) {
+			if n.Metrics != nil {
+				n.Metrics.LeaderChanges.Inc()
+			}
+		},
+		Logger:              opts.Logger,
+		RaftConfig:          opts.RaftConfig,
+		GossipProbeInterval: opts.GossipProbeInterval,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	n.Metrics = metrics.New(metrics.Options{
+		State: n.FSM, Raft: raftMetrics{n.Cluster}, Version: opts.Version, Revision: opts.Revision,
+	})
+	n.Monitor, err = monitor.New(monitor.Options{
+		Logger: opts.Logger.Named("monitor"), CheckInterval: opts.CheckInterval, FailoverGrace: opts.FailoverGrace,
+		Source:                livenessSource{fsm: n.FSM, defaultThreshold: opts.OfflineThreshold},
+		Proposer:              offlineProposer{n.Cluster},
+		ObserveDetectionDelay: func(d time.Duration) { n.Metrics.DetectionDelay.Observe(d.Seconds()) },
+	})
+	if err != nil {
+		n.abort(ln)
+		return nil, err
+	}
+	tg, err := telegram.New(telegram.Options{
+		Token: opts.TelegramBotToken, APIURL: opts.TelegramAPIURL, Logger: opts.Logger.Named("telegram"),
+	})
+	if err != nil {
+		n.abort(ln)
+		return nil, err
+	}
+	n.Dispatcher, err = notify.NewDispatcher(notify.DispatcherOptions{
+		Logger:     opts.Logger.Named("dispatcher"),
+		Outbox:     outbox{n.FSM},
+		Recorder:   recorder{n.Cluster},
+		Leadership: n.Cluster,
+		Channels:   newChannels(n.FSM, tg, opts.Version),
+		OnOutcome:  n.Metrics.NotificationOutcome,
+		ObserveDelay: func(_ string, d time.Duration) {
+			n.Metrics.NotificationDelay.Observe(d.Seconds())
+		},
+	})
+	if err != nil {
+		n.abort(ln)
+		return nil, err
+	}
+	obs.monitor, obs.dispatcher = n.Monitor, n.Dispatcher
+	obs.restored = func() { n.logger.Info("state restored from snapshot") }
+	leaderWork = n.leaderWork
+
+	n.API, err = transport.New(transport.Options{
+		Logger: opts.Logger, FSM: n.FSM, Consensus: consensus{n.Cluster},
+		AdminToken: opts.AdminToken, ClusterSecret: opts.ClusterSecret,
+		OfflineThreshold: opts.OfflineThreshold, FlushInterval: opts.HeartbeatFlushInterval,
+		ValidateChannel: validateChannel,
+		TestChannel: func(ctx context.Context, name string) error {
+			if _, err := n.FSM.Channel(name); err != nil {
+				return err
+			}
+			return n.Dispatcher.SendTest(ctx, name, testEvent(opts.NodeID))
+		},
+		RedactURL:          redactURL,
+		Metrics:            n.Metrics.Handler(),
+		HeartbeatsReceived: n.Metrics.HeartbeatsReceived,
+		ObserveFlush:       n.Metrics.ObserveFlush,
+	})
+	if err != nil {
+		n.abort(ln)
+		return nil, err
+	}
+	n.Metrics.SetPendingBeats(n.API.PendingBeats)
+
+	n.httpServer = &http.Server{
+		Handler:           n.API.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          opts.Logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	bgCtx, cancel := context.WithCancel(context.Background())
+	n.bgCancel = cancel
+	n.bg.Add(2)
+	go func() {
+		defer n.bg.Done()
+		if err := n.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.logger.Error("http server stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer n.bg.Done()
+		n.API.RunFlusher(bgCtx)
+	}()
+	n.logger.Info("node started", "node_id", opts.NodeID, "http", httpAdv, "raft", raftAdv, "gossip", gossipAdv)
+	return n, nil
+}
+
+// abort undoes a half-finished Start.
+func (n *Node) abort(ln net.Listener) {
+	ln.Close()
+	if err := n.Cluster.Shutdown(); err != nil {
+		n.logger.Warn("shutdown after failed start", "error", err)
+	}
+}
+
+// leaderWork runs the monitor and the dispatcher while this node leads.
+func (n *Node) leaderWork(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := n.Monitor.Run(ctx); err != nil && ctx.Err() == nil {
+			n.logger.Error("monitor stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := n.Dispatcher.Run(ctx); err != nil && ctx.Err() == nil {
+			n.logger.Error("dispatcher stopped", "error", err)
+		}
+	}()
+	wg.Wait()
+}
+
+// HTTPAddr is the address the API is reachable at.
+func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// Shutdown stops the node in the seed's order: leader work, HTTP, the
+// heartbeat flusher (one last flush), gossip, Raft, stores.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() {
+		n.logger.Info("shutting down")
+		n.Cluster.StopLeaderWork()
+		if err := n.httpServer.Shutdown(ctx); err != nil {
+			n.logger.Warn("http shutdown", "error", err)
+			_ = n.httpServer.Close()
+		}
+		n.bgCancel()
+		n.bg.Wait()
+		n.Cluster.TransferLeadership()
+		n.shutdownErr = n.Cluster.Shutdown()
+		n.logger.Info("shutdown complete")
+	})
+	return n.shutdownErr
+}

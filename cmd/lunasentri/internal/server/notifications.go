@@ -1,0 +1,166 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lunasentri/lunasentri/cluster"
+	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/notify"
+	"github.com/lunasentri/lunasentri/notify/telegram"
+	"github.com/lunasentri/lunasentri/notify/webhook"
+)
+
+// outbox reads pending deliveries from the local FSM for the dispatcher.
+type outbox struct{ fsm *fsm.FSM }
+
+func (o outbox) PendingDeliveries() []notify.Delivery {
+	pds := o.fsm.PendingDeliveries()
+	out := make([]notify.Delivery, len(pds))
+	for i, pd := range pds {
+		out[i] = notify.Delivery{
+			EventID:     pd.Event.ID,
+			Channel:     pd.Delivery.Channel,
+			Attempts:    pd.Delivery.Attempts,
+			FirstQueued: pd.Event.OccurredAt,
+			Event:       notifyEvent(pd.Event),
+		}
+	}
+	return out
+}
+
+func notifyEvent(ev fsm.Event) notify.Event {
+	m := ev.Machine
+	var lastSeen *time.Time
+	if !m.LastSeen.IsZero() {
+		t := m.LastSeen.UTC()
+		lastSeen = &t
+	}
+	return notify.Event{
+		ID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt, DownFor: ev.DownFor,
+		Machine: notify.Machine{
+			ID: m.ID, Name: m.Name, Hostname: m.Hostname, Description: m.Description,
+			Status: string(m.Status), LastSeen: lastSeen, Labels: m.Labels,
+		},
+	}
+}
+
+// recorder commits the dispatcher's outcomes through Raft.
+type recorder struct{ c *cluster.Cluster }
+
+func (r recorder) RecordDeliveries(ctx context.Context, results []notify.Result) error {
+	cmd := fsm.RecordDeliveries{At: time.Now().UTC(), Results: make([]fsm.DeliveryResult, len(results))}
+	for i, res := range results {
+		cmd.Results[i] = fsm.DeliveryResult{
+			EventID: res.EventID, Channel: res.Channel, State: string(res.State),
+			Attempts: res.Attempts, LastError: res.LastError,
+		}
+	}
+	data, err := fsm.Encode(fsm.CmdRecordDeliveries, cmd)
+	if err != nil {
+		return err
+	}
+	_, _, err = r.c.Apply(ctx, data)
+	return err
+}
+
+// channels builds notifiers from the replicated channel configuration and
+// caches them until the configuration changes.
+type channels struct {
+	fsm      *fsm.FSM
+	telegram *telegram.Client
+	version  string
+	client   *http.Client
+
+	mu    sync.Mutex
+	cache map[string]cachedNotifier
+}
+
+type cachedNotifier struct {
+	cfg fsm.Channel
+	n   notify.Notifier
+}
+
+func newChannels(f *fsm.FSM, tg *telegram.Client, version string) *channels {
+	return &channels{
+		fsm: f, telegram: tg, version: version,
+		client: &http.Client{Timeout: webhook.DefaultTimeout},
+		cache:  make(map[string]cachedNotifier),
+	}
+}
+
+func (c *channels) Notifier(name string) (notify.Notifier, string, bool) {
+	cfg, err := c.fsm.Channel(name)
+	if err != nil {
+		return nil, "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cached, ok := c.cache[name]; ok && sameChannel(cached.cfg, cfg) {
+		return cached.n, cfg.Type, true
+	}
+	var n notify.Notifier
+	switch cfg.Type {
+	case fsm.ChannelWebhook:
+		wn, err := webhook.New(webhook.Options{URL: cfg.URL, Secret: cfg.Secret, Client: c.client, Version: c.version})
+		if err != nil {
+			n = brokenChannel{err: err}
+		} else {
+			n = wn
+		}
+	case fsm.ChannelTelegram:
+		n = c.telegram.Chat(cfg.ChatID)
+	default:
+		n = brokenChannel{err: fmt.Errorf("unknown channel type %q", cfg.Type)}
+	}
+	c.cache[name] = cachedNotifier{cfg: cfg, n: n}
+	return n, cfg.Type, true
+}
+
+func sameChannel(a, b fsm.Channel) bool {
+	return a.Type == b.Type && a.URL == b.URL && a.Secret == b.Secret && a.ChatID == b.ChatID && a.CreatedAt.Equal(b.CreatedAt)
+}
+
+// brokenChannel fails every delivery permanently with the reason, so the
+// event records why it was not sent.
+type brokenChannel struct{ err error }
+
+func (b brokenChannel) Notify(context.Context, notify.Event) (bool, error) { return false, b.err }
+
+// validateChannel checks settings with the channel packages' own rules.
+func validateChannel(ch fsm.Channel) error {
+	switch ch.Type {
+	case fsm.ChannelWebhook:
+		if err := webhook.ValidateURL(ch.URL); err != nil {
+			return err
+		}
+		return webhook.ValidateSecret(ch.Secret)
+	case fsm.ChannelTelegram:
+		return telegram.ValidateChatID(ch.ChatID)
+	}
+	return nil
+}
+
+// testEvent is the clearly marked message POST /v1/channels/{name}/test sends.
+func testEvent(nodeID string) notify.Event {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	now := time.Now().UTC()
+	return notify.Event{
+		ID:         "test-" + hex.EncodeToString(b),
+		Type:       notify.EventTest,
+		OccurredAt: now,
+		Machine: notify.Machine{
+			Name: "lunasentri-test", Hostname: nodeID, Description: "test notification from LunaSentri",
+			Status: "test", LastSeen: &now, Labels: map[string]string{},
+		},
+	}
+}
+
+// redactURL hides credentials in webhook URLs the API shows.
+func redactURL(u string) string { return webhook.RedactURL(u) }

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// Options configures one cluster node. cmd/lunasentri fills it from flags,
+// environment and the HCL config file; zero values mean "use the default".
+type Options struct {
+	NodeID    string // unique node name; required
+	DataDir   string // Raft log, stable store, snapshots; required
+	HTTPAddr  string // HTTP API and /metrics, default ":8080"
+	RaftAddr  string // Raft TCP transport, default ":8300"
+	GossipAddr string // memberlist, default ":8301"
+	// Advertise is the host peers and agents use to reach this node. Empty:
+	// the bind host, or the first private IPv4 when bound to 0.0.0.0.
+	Advertise       string
+	BootstrapExpect int      // form a new cluster once this many servers see each other
+	Join            []string // gossip addresses of other servers, retried until one answers
+
+	OfflineThreshold       time.Duration // default 2m
+	CheckInterval          time.Duration // default 1s
+	HeartbeatFlushInterval time.Duration // default 250ms
+	FailoverGrace          time.Duration // 0: per machine max(threshold/2, 5s)
+
+	AdminToken string // required
+	// ClusterSecret authenticates node-to-node calls; empty derives it from
+	// AdminToken (every server shares both).
+	ClusterSecret string
+
+	TelegramBotToken string
+	TelegramAPIURL   string // default https://api.telegram.org
+
+	// MaxEvents bounds the event history (finished events). Default 10000.
+	MaxEvents int
+
+	Version  string
+	Revision string
+	Logger   hclog.Logger // nil: a default logger to stderr
+
+	// RaftConfig and GossipProbeInterval let tests shorten timeouts; nil and
+	// zero keep hashicorp's defaults.
+	RaftConfig          func(*raft.Config)
+	GossipProbeInterval time.Duration
+}

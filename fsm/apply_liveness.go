@@ -1,0 +1,83 @@
+package fsm
+
+import (
+	"time"
+)
+
+// heartbeatBatch moves last_seen forward and brings offline machines back.
+//
+// A beat older than the machine's last_seen is ignored (batches from several
+// nodes interleave). An offline machine comes back only if the beat is still
+// fresh at the leader's time (At − seen < threshold): a beat held for long by
+// a cut-off node proves nothing about now, and acting on it would send a
+// recovery alert followed at once by a second offline alert.
+func (f *FSM) heartbeatBatch(index uint64, c HeartbeatBatch, fx *effects) *ApplyResult {
+	res := &ApplyResult{}
+	at := c.At.UTC()
+	atNanos := at.UnixNano()
+	seq := 0
+	for _, b := range c.Beats {
+		m, ok := f.machines[b.ID]
+		if !ok {
+			continue // deleted since the beat was taken
+		}
+		seenNanos := min(b.SeenAt, atNanos) // ages are never negative
+		if !m.LastSeen.IsZero() && seenNanos <= m.LastSeen.UnixNano() {
+			continue
+		}
+		seen := time.Unix(0, seenNanos).UTC()
+		threshold := m.Threshold(c.DefaultThreshold)
+		switch m.Status {
+		case StatusUnknown:
+			// A brand-new machine: online, and nobody is told (invariant 4).
+			m.LastSeen = seen
+			f.setStatus(m, StatusOnline, at)
+		case StatusOnline:
+			m.LastSeen = seen
+		case StatusOffline:
+			if at.Sub(seen) >= threshold {
+				m.LastSeen = seen // stale news: stays offline
+				continue
+			}
+			downFor := at.Sub(m.StatusChangedAt)
+			m.LastSeen = seen
+			f.setStatus(m, StatusOnline, at)
+			f.counters.TransitionsOnline++
+			id := f.addEvent(index, seq, EventOnline, at, m, downFor)
+			seq++
+			res.Events = append(res.Events, id)
+			fx.outboxChanged = true
+		}
+		fx.seen = append(fx.seen, seenEffect{id: m.ID, lastSeen: m.LastSeen, threshold: threshold})
+	}
+	return res
+}
+
+// markOffline applies the leader's decision that machines passed their
+// deadline, unless a newer heartbeat landed since the leader looked.
+func (f *FSM) markOffline(index uint64, c MarkOffline, fx *effects) *ApplyResult {
+	res := &ApplyResult{}
+	at := c.At.UTC()
+	seq := 0
+	for _, mark := range c.Machines {
+		m, ok := f.machines[mark.ID]
+		if !ok || m.Status != StatusOnline || !m.LastSeen.Equal(mark.LastSeen) {
+			continue // the fencepost moved: a heartbeat won the race
+		}
+		f.setStatus(m, StatusOffline, at)
+		f.counters.TransitionsOffline++
+		id := f.addEvent(index, seq, EventOffline, at, m, 0)
+		seq++
+		res.Events = append(res.Events, id)
+		fx.outboxChanged = true
+		fx.gone = append(fx.gone, m.ID)
+	}
+	return res
+}
+
+func (f *FSM) setStatus(m *Machine, s Status, at time.Time) {
+	f.statusCount[m.Status]--
+	f.statusCount[s]++
+	m.Status = s
+	m.StatusChangedAt = at
+}

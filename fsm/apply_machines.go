@@ -1,0 +1,102 @@
+package fsm
+
+import (
+	"fmt"
+	"maps"
+)
+
+func (f *FSM) registerMachine(c RegisterMachine) *ApplyResult {
+	m := c.Machine
+	if m.ID == "" || m.Name == "" {
+		return &ApplyResult{Err: fmt.Errorf("%w: machine id and name are required", ErrBadCommand)}
+	}
+	if _, ok := f.byName[m.Name]; ok {
+		return &ApplyResult{Err: ErrMachineExists}
+	}
+	if _, ok := f.machines[m.ID]; ok {
+		return &ApplyResult{Err: ErrMachineExists}
+	}
+	if len(f.machines) >= f.opts.MaxMachines {
+		return &ApplyResult{Err: fmt.Errorf("%w: at most %d machines", ErrLimit, f.opts.MaxMachines)}
+	}
+	if m.Labels == nil {
+		m.Labels = map[string]string{}
+	}
+	m.Status = StatusUnknown
+	m.StatusChangedAt = m.CreatedAt
+	m.LastSeen = m.LastSeen.UTC()
+	f.insertMachine(&m)
+	out := m
+	return &ApplyResult{Machine: &out}
+}
+
+// insertMachine indexes a machine; the caller holds the write lock.
+func (f *FSM) insertMachine(m *Machine) {
+	f.machines[m.ID] = m
+	f.byName[m.Name] = m.ID
+	f.statusCount[m.Status]++
+	f.keys.put(m.KeyHash, m.ID)
+}
+
+func (f *FSM) deleteMachine(c DeleteMachine, fx *effects) *ApplyResult {
+	id, ok := f.byName[c.Name]
+	if !ok {
+		return &ApplyResult{Err: ErrMachineNotFound}
+	}
+	m := f.machines[id]
+	delete(f.machines, id)
+	delete(f.byName, c.Name)
+	f.statusCount[m.Status]--
+	f.keys.remove(m.KeyHash, id)
+	// Its pending notifications go with it (API.md).
+	if f.dropPending(func(ev *Event, _ *Delivery) bool { return ev.Machine.ID == id }) {
+		fx.outboxChanged = true
+	}
+	fx.gone = append(fx.gone, id)
+	return &ApplyResult{}
+}
+
+func (f *FSM) rotateKey(c RotateKey) *ApplyResult {
+	id, ok := f.byName[c.Name]
+	if !ok {
+		return &ApplyResult{Err: ErrMachineNotFound}
+	}
+	m := f.machines[id]
+	f.keys.remove(m.KeyHash, id)
+	m.KeyHash = c.KeyHash
+	f.keys.put(m.KeyHash, id)
+	out := *m
+	return &ApplyResult{Machine: &out}
+}
+
+func (f *FSM) createChannel(c CreateChannel) *ApplyResult {
+	ch := c.Channel
+	if ch.Name == "" || (ch.Type != ChannelWebhook && ch.Type != ChannelTelegram) {
+		return &ApplyResult{Err: fmt.Errorf("%w: channel name and a known type are required", ErrBadCommand)}
+	}
+	if _, ok := f.channels[ch.Name]; ok {
+		return &ApplyResult{Err: ErrChannelExists}
+	}
+	if len(f.channels) >= f.opts.MaxChannels {
+		return &ApplyResult{Err: fmt.Errorf("%w: at most %d channels", ErrLimit, f.opts.MaxChannels)}
+	}
+	if ch.Match == nil {
+		ch.Match = map[string]string{}
+	} else {
+		ch.Match = maps.Clone(ch.Match)
+	}
+	f.channels[ch.Name] = &ch
+	out := ch
+	return &ApplyResult{Channel: &out}
+}
+
+func (f *FSM) deleteChannel(c DeleteChannel, fx *effects) *ApplyResult {
+	if _, ok := f.channels[c.Name]; !ok {
+		return &ApplyResult{Err: ErrChannelNotFound}
+	}
+	delete(f.channels, c.Name)
+	if f.dropPending(func(_ *Event, d *Delivery) bool { return d.Channel == c.Name }) {
+		fx.outboxChanged = true
+	}
+	return &ApplyResult{}
+}

@@ -1,0 +1,135 @@
+package fsm
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// EventID is deterministic: the Raft index of the entry that made the
+// transition and its position within it. Every node derives the same id, and
+// a user snapshot restore moves the index past every id in the snapshot.
+func EventID(index uint64, seq int) string {
+	return fmt.Sprintf("ev-%d-%d", index, seq)
+}
+
+// addEvent records a transition and one pending delivery per matching
+// channel, in the same Apply (invariant 5). When the outbox is full the
+// delivery is recorded as failed with the reason, never silently lost.
+func (f *FSM) addEvent(index uint64, seq int, typ string, at time.Time, m *Machine, downFor time.Duration) string {
+	ev := &Event{
+		ID:         EventID(index, seq),
+		Type:       typ,
+		OccurredAt: at,
+		Machine:    *m,
+		DownFor:    downFor,
+	}
+	ev.Machine.KeyHash = KeyHash{}
+	for _, name := range f.sortedChannelNames() {
+		ch := f.channels[name]
+		if !ch.Matches(m.Labels) {
+			continue
+		}
+		d := Delivery{Channel: ch.Name, ChannelType: ch.Type, State: DeliveryPending, UpdatedAt: at}
+		if f.pendingCount >= f.opts.MaxPendingDeliveries {
+			d.State = DeliveryFailed
+			d.LastError = fmt.Sprintf("outbox full (%d pending deliveries)", f.pendingCount)
+			f.counters.DeliveriesDropped++
+		} else {
+			f.pendingCount++
+		}
+		ev.Deliveries = append(ev.Deliveries, d)
+	}
+	f.events[ev.ID] = ev
+	f.order = append(f.order, ev.ID)
+	if ev.Pending() {
+		f.pendingEvents[ev.ID] = struct{}{}
+	}
+	f.evict()
+	return ev.ID
+}
+
+func (f *FSM) sortedChannelNames() []string {
+	names := make([]string, 0, len(f.channels))
+	for n := range f.channels {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// evict keeps the history at MaxEvents. An event whose deliveries are still
+// pending is never evicted; the oldest finished ones go first.
+func (f *FSM) evict() {
+	for len(f.events) > f.opts.MaxEvents && len(f.order) > 0 {
+		id := f.order[0]
+		ev, ok := f.events[id]
+		if ok && ev.Pending() {
+			return
+		}
+		f.order = f.order[1:]
+		delete(f.events, id)
+	}
+}
+
+// dropPending removes pending deliveries that match; finished ones stay as
+// history. It reports whether anything was dropped.
+func (f *FSM) dropPending(match func(*Event, *Delivery) bool) bool {
+	dropped := false
+	for id := range f.pendingEvents {
+		ev := f.events[id]
+		kept := ev.Deliveries[:0]
+		for i := range ev.Deliveries {
+			d := ev.Deliveries[i]
+			if d.State == DeliveryPending && match(ev, &d) {
+				f.pendingCount--
+				dropped = true
+				continue
+			}
+			kept = append(kept, d)
+		}
+		ev.Deliveries = kept
+		if !ev.Pending() {
+			delete(f.pendingEvents, id)
+		}
+	}
+	if dropped {
+		f.evict()
+	}
+	return dropped
+}
+
+func (f *FSM) recordDeliveries(c RecordDeliveries, fx *effects) *ApplyResult {
+	finished := false
+	for _, r := range c.Results {
+		ev, ok := f.events[r.EventID]
+		if !ok {
+			continue
+		}
+		for i := range ev.Deliveries {
+			d := &ev.Deliveries[i]
+			if d.Channel != r.Channel || d.State != DeliveryPending {
+				continue
+			}
+			if r.Attempts > d.Attempts {
+				d.Attempts = r.Attempts
+			}
+			d.LastError = r.LastError
+			d.UpdatedAt = c.At.UTC()
+			switch r.State {
+			case DeliveryDelivered, DeliveryFailed:
+				d.State = r.State
+				f.pendingCount--
+				finished = true
+			}
+		}
+		if !ev.Pending() {
+			delete(f.pendingEvents, ev.ID)
+		}
+	}
+	if finished {
+		f.evict()
+		fx.outboxChanged = true
+	}
+	return &ApplyResult{}
+}

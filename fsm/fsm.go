@@ -1,0 +1,209 @@
+package fsm
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Observer hears about liveness and outbox changes after each Apply, outside
+// the FSM's lock. Calls happen on every node; the leader's monitor and
+// dispatcher act on them, followers ignore them cheaply. Implementations
+// must not block.
+type Observer interface {
+	// MachineSeen: an online machine's last_seen moved (or it came online).
+	MachineSeen(id string, lastSeen time.Time, threshold time.Duration)
+	// MachineGone: a machine went offline or was deleted.
+	MachineGone(id string)
+	// OutboxChanged: deliveries were added or dropped.
+	OutboxChanged()
+	// Restored: the whole state was replaced by a snapshot.
+	Restored()
+}
+
+// Options bound the state. Every node of a cluster must use the same values.
+type Options struct {
+	MaxEvents            int // finished events kept in history; default 10000
+	MaxPendingDeliveries int // outbox size; default 100000
+	MaxMachines          int // default 2,000,000
+	MaxChannels          int // default 256
+	Observer             Observer
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxEvents            = 10000
+	DefaultMaxPendingDeliveries = 100000
+	DefaultMaxMachines          = 2_000_000
+	DefaultMaxChannels          = 256
+)
+
+// ApplyResult is what Apply returns for every command.
+type ApplyResult struct {
+	Err     error
+	Machine *Machine // register, rotate
+	Channel *Channel // create channel
+	Events  []string // ids of events the command created
+}
+
+// FSM is the replicated state machine. Apply runs on one goroutine (Raft's);
+// queries may run concurrently under the read lock. The machine-key index has
+// its own sharded locks so the heartbeat path never takes the FSM lock.
+type FSM struct {
+	opts Options
+
+	mu            sync.RWMutex
+	machines      map[string]*Machine
+	byName        map[string]string // name → id
+	channels      map[string]*Channel
+	events        map[string]*Event
+	order         []string // event ids, oldest first
+	pendingEvents map[string]struct{}
+	pendingCount  int
+	statusCount   map[Status]int
+	counters      Counters
+
+	keys *keyIndex
+}
+
+// New returns an empty FSM.
+func New(opts Options) *FSM {
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = DefaultMaxEvents
+	}
+	if opts.MaxPendingDeliveries <= 0 {
+		opts.MaxPendingDeliveries = DefaultMaxPendingDeliveries
+	}
+	if opts.MaxMachines <= 0 {
+		opts.MaxMachines = DefaultMaxMachines
+	}
+	if opts.MaxChannels <= 0 {
+		opts.MaxChannels = DefaultMaxChannels
+	}
+	f := &FSM{opts: opts, keys: newKeyIndex()}
+	f.reset()
+	return f
+}
+
+func (f *FSM) reset() {
+	f.machines = make(map[string]*Machine)
+	f.byName = make(map[string]string)
+	f.channels = make(map[string]*Channel)
+	f.events = make(map[string]*Event)
+	f.order = nil
+	f.pendingEvents = make(map[string]struct{})
+	f.pendingCount = 0
+	f.statusCount = map[Status]int{StatusUnknown: 0, StatusOnline: 0, StatusOffline: 0}
+	f.counters = Counters{}
+	f.keys.reset()
+}
+
+// effects collects what observers must hear once the lock is released.
+type effects struct {
+	seen          []seenEffect
+	gone          []string
+	outboxChanged bool
+}
+
+type seenEffect struct {
+	id        string
+	lastSeen  time.Time
+	threshold time.Duration
+}
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	var fx effects
+	res := f.applyCommand(l.Index, l.Data, &fx)
+	f.notify(&fx)
+	return res
+}
+
+// ApplyBytes applies a framed command outside Raft, for tests and tools.
+func (f *FSM) ApplyBytes(index uint64, data []byte) *ApplyResult {
+	r, _ := f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: data}).(*ApplyResult)
+	return r
+}
+
+func (f *FSM) notify(fx *effects) {
+	o := f.opts.Observer
+	if o == nil {
+		return
+	}
+	for _, s := range fx.seen {
+		o.MachineSeen(s.id, s.lastSeen, s.threshold)
+	}
+	for _, id := range fx.gone {
+		o.MachineGone(id)
+	}
+	if fx.outboxChanged {
+		o.OutboxChanged()
+	}
+}
+
+func (f *FSM) applyCommand(index uint64, data []byte, fx *effects) *ApplyResult {
+	if len(data) == 0 {
+		return &ApplyResult{Err: fmt.Errorf("%w: empty command", ErrBadCommand)}
+	}
+	body := data[1:]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch CommandType(data[0]) {
+	case CmdRegisterMachine:
+		var c RegisterMachine
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.registerMachine(c)
+	case CmdDeleteMachine:
+		var c DeleteMachine
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.deleteMachine(c, fx)
+	case CmdRotateKey:
+		var c RotateKey
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.rotateKey(c)
+	case CmdHeartbeatBatch:
+		var c HeartbeatBatch
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.heartbeatBatch(index, c, fx)
+	case CmdMarkOffline:
+		var c MarkOffline
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.markOffline(index, c, fx)
+	case CmdCreateChannel:
+		var c CreateChannel
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.createChannel(c)
+	case CmdDeleteChannel:
+		var c DeleteChannel
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.deleteChannel(c, fx)
+	case CmdRecordDeliveries:
+		var c RecordDeliveries
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.recordDeliveries(c, fx)
+	default:
+		// An entry from a newer version: refuse loudly rather than guess.
+		return &ApplyResult{Err: fmt.Errorf("%w: unknown command type %d", ErrBadCommand, data[0])}
+	}
+}

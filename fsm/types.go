@@ -1,0 +1,137 @@
+package fsm
+
+import (
+	"time"
+)
+
+// Status is a machine's liveness as the cluster agreed on it.
+type Status string
+
+// Machine statuses (API.md). A machine is unknown until its first heartbeat;
+// unknown → online makes no event.
+const (
+	StatusUnknown Status = "unknown"
+	StatusOnline  Status = "online"
+	StatusOffline Status = "offline"
+)
+
+// Event types (API.md).
+const (
+	EventOffline = "machine.offline"
+	EventOnline  = "machine.online"
+)
+
+// Delivery states (API.md).
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+)
+
+// Channel types.
+const (
+	ChannelWebhook  = "webhook"
+	ChannelTelegram = "telegram"
+)
+
+// KeyHash is the SHA-256 of a machine's API key. The key itself is never
+// stored or replicated.
+type KeyHash [32]byte
+
+// Machine is one monitored machine as replicated by Raft.
+type Machine struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Hostname    string            `json:"hostname"`
+	Description string            `json:"description"`
+	Labels      map[string]string `json:"labels"`
+	// OfflineThreshold overrides the cluster default when non-zero.
+	OfflineThreshold time.Duration `json:"offline_threshold"`
+	KeyHash          KeyHash       `json:"key_hash"`
+	Status           Status        `json:"status"`
+	// LastSeen is the leader's time of the newest heartbeat; zero before the
+	// first one. While offline it is the fencepost the offline was decided on.
+	LastSeen        time.Time `json:"last_seen"`
+	StatusChangedAt time.Time `json:"status_changed_at"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+// Threshold is the machine's offline threshold given the cluster default.
+func (m *Machine) Threshold(clusterDefault time.Duration) time.Duration {
+	if m.OfflineThreshold > 0 {
+		return m.OfflineThreshold
+	}
+	return clusterDefault
+}
+
+// Channel is a notification channel. Secret is replicated so that any leader
+// can sign; it is never returned by the API.
+type Channel struct {
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	URL       string            `json:"url,omitempty"`
+	Secret    string            `json:"secret,omitempty"`
+	ChatID    string            `json:"chat_id,omitempty"`
+	Match     map[string]string `json:"match"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// Matches reports whether the channel wants events for a machine with these
+// labels: every match pair must be among the labels.
+func (c *Channel) Matches(labels map[string]string) bool {
+	for k, v := range c.Match {
+		if lv, ok := labels[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Event is one transition with its deliveries (the outbox).
+type Event struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	OccurredAt time.Time `json:"occurred_at"`
+	// Machine is a copy of the machine as it was at the transition (no key).
+	Machine Machine `json:"machine"`
+	// DownFor is how long the machine was offline (online events only).
+	DownFor    time.Duration `json:"down_for"`
+	Deliveries []Delivery    `json:"deliveries"`
+}
+
+// Pending reports whether any delivery of the event is still pending.
+func (e *Event) Pending() bool {
+	for i := range e.Deliveries {
+		if e.Deliveries[i].State == DeliveryPending {
+			return true
+		}
+	}
+	return false
+}
+
+// Delivery is one event's notification through one channel.
+type Delivery struct {
+	Channel     string    `json:"channel"`
+	ChannelType string    `json:"channel_type"`
+	State       string    `json:"state"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Counters are cluster-wide totals kept in replicated state, so every node
+// reports the same numbers and they survive restarts and restores.
+type Counters struct {
+	TransitionsOffline uint64 `json:"transitions_offline"`
+	TransitionsOnline  uint64 `json:"transitions_online"`
+	DeliveriesDropped  uint64 `json:"deliveries_dropped"`
+}
+
+// Stats is a cheap summary for metrics and status.
+type Stats struct {
+	Counters
+	Machines         map[Status]int
+	Channels         int
+	Events           int
+	PendingDeliveries int
+}

@@ -1,0 +1,10 @@
+// Package metrics owns LunaSentri's Prometheus collectors and their
+// registration on a registry the caller injects.
+//
+// Cluster-wide numbers (transitions, machines by status, pending
+// deliveries) are read from the replicated FSM at scrape time, so every node
+// reports the same values and they survive restarts and snapshot restores.
+// It must never register on the global Prometheus registry, never label a
+// metric by machine unless the operator opted in, and never add more than an
+// unlabelled atomic increment to the heartbeat path.
+package metrics

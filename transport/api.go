@@ -1,0 +1,115 @@
+package transport
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// API is one node's HTTP surface.
+type API struct {
+	opts      Options
+	logger    hclog.Logger
+	coalescer *Coalescer
+	flusher   *flusher
+	mux       *http.ServeMux
+
+	runOnce sync.Once
+}
+
+// New builds the API. Call Run to start shipping heartbeats to the leader.
+func New(opts Options) (*API, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	a := &API{opts: opts, logger: opts.Logger.Named("http"), coalescer: NewCoalescer()}
+	a.flusher = newFlusher(a)
+	a.mux = http.NewServeMux()
+	a.routes()
+	return a, nil
+}
+
+// Handler serves every route.
+func (a *API) Handler() http.Handler { return a.mux }
+
+// Coalescer exposes the heartbeat coalescer (for metrics and benchmarks).
+func (a *API) Coalescer() *Coalescer { return a.coalescer }
+
+// PendingBeats is the number of machines whose beats await the leader.
+func (a *API) PendingBeats() int { return a.coalescer.Len() }
+
+// RunFlusher ships coalesced heartbeats to the leader until ctx ends, then
+// makes one last attempt.
+func (a *API) RunFlusher(ctx context.Context) {
+	a.runOnce.Do(func() { a.flusher.run(ctx) })
+}
+
+// route registers handlers per method for a path, and a fallback that
+// answers other methods with a JSON 405.
+func (a *API) route(path string, handlers map[string]http.HandlerFunc) {
+	allow := ""
+	for method, h := range handlers {
+		a.mux.HandleFunc(method+" "+path, h)
+		if allow != "" {
+			allow += ", "
+		}
+		allow += method
+	}
+	a.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
+	})
+}
+
+func (a *API) routes() {
+	a.route("/healthz", map[string]http.HandlerFunc{"GET": a.handleHealthz})
+	a.route("/readyz", map[string]http.HandlerFunc{"GET": a.handleReadyz})
+	a.route("/metrics", map[string]http.HandlerFunc{"GET": a.handleMetrics})
+	a.route("/v1/status", map[string]http.HandlerFunc{"GET": a.handleStatus})
+
+	a.route("/v1/heartbeat", map[string]http.HandlerFunc{"POST": a.handleHeartbeat})
+
+	a.route("/v1/machines", map[string]http.HandlerFunc{
+		"GET": a.admin(a.handleListMachines), "POST": a.admin(a.handleRegisterMachine)})
+	a.route("/v1/machines/{name}", map[string]http.HandlerFunc{
+		"GET": a.admin(a.handleGetMachine), "DELETE": a.admin(a.handleDeleteMachine)})
+	a.route("/v1/machines/{name}/rotate-key", map[string]http.HandlerFunc{"POST": a.admin(a.handleRotateKey)})
+	a.route("/v1/events", map[string]http.HandlerFunc{"GET": a.admin(a.handleEvents)})
+	a.route("/v1/cluster/members", map[string]http.HandlerFunc{"GET": a.admin(a.handleMembers)})
+	a.route("/v1/channels", map[string]http.HandlerFunc{
+		"GET": a.admin(a.handleListChannels), "POST": a.admin(a.handleCreateChannel)})
+	a.route("/v1/channels/{name}", map[string]http.HandlerFunc{"DELETE": a.admin(a.handleDeleteChannel)})
+	a.route("/v1/channels/{name}/test", map[string]http.HandlerFunc{"POST": a.admin(a.handleTestChannel)})
+
+	a.route(internalApplyPath, map[string]http.HandlerFunc{"POST": a.internal(a.handleInternalApply)})
+	a.route(internalBeatsPath, map[string]http.HandlerFunc{"POST": a.internal(a.handleInternalBeats)})
+	a.route(internalTestPath, map[string]http.HandlerFunc{"POST": a.internal(a.handleInternalTest)})
+
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+}
+
+// admin requires the admin token.
+func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !secretEqual(bearer(r), a.opts.AdminToken) {
+			writeError(w, http.StatusUnauthorized, "admin token required")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// internal requires the cluster secret: only servers call these.
+func (a *API) internal(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !secretEqual(r.Header.Get(clusterSecretHeader), a.opts.ClusterSecret) {
+			writeError(w, http.StatusUnauthorized, "cluster secret required")
+			return
+		}
+		h(w, r)
+	}
+}

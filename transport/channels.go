@@ -1,0 +1,152 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/http"
+	"time"
+
+	"github.com/lunasentri/lunasentri/fsm"
+)
+
+type channelRequest struct {
+	Type   string            `json:"type"`
+	Name   string            `json:"name"`
+	URL    string            `json:"url"`
+	Secret string            `json:"secret"`
+	ChatID string            `json:"chat_id"`
+	Match  map[string]string `json:"match"`
+}
+
+func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
+	if err := validateName("channel", req.Name); err != nil {
+		return fsm.Channel{}, err
+	}
+	if err := validateLabels("match", req.Match); err != nil {
+		return fsm.Channel{}, err
+	}
+	ch := fsm.Channel{Name: req.Name, Type: req.Type, Match: maps.Clone(req.Match), CreatedAt: time.Now().UTC()}
+	switch req.Type {
+	case fsm.ChannelWebhook:
+		if req.URL == "" {
+			return ch, errors.New("webhook channel needs a url")
+		}
+		if req.ChatID != "" {
+			return ch, errors.New("chat_id belongs to telegram channels")
+		}
+		ch.URL, ch.Secret = req.URL, req.Secret
+	case fsm.ChannelTelegram:
+		if req.URL != "" || req.Secret != "" {
+			return ch, errors.New("url and secret belong to webhook channels")
+		}
+		ch.ChatID = req.ChatID
+	case "":
+		return ch, errors.New("channel type is required (webhook or telegram)")
+	default:
+		return ch, errors.New("unknown channel type " + req.Type + " (webhook or telegram)")
+	}
+	return ch, a.opts.ValidateChannel(ch)
+}
+
+func (a *API) handleCreateChannel(w http.ResponseWriter, r *http.Request) {
+	var req channelRequest
+	if !decodeJSON(w, r, a.opts.MaxAdminBody, &req) {
+		return
+	}
+	ch, err := a.validateChannel(req)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%s", err.Error())
+		return
+	}
+	if _, err := a.opts.FSM.Channel(ch.Name); err == nil {
+		writeError(w, http.StatusConflict, "channel %q already exists", ch.Name)
+		return
+	}
+	res, err := a.propose(r.Context(), fsm.MustEncode(fsm.CmdCreateChannel, fsm.CreateChannel{Channel: ch}))
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		writeApplyError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"channel": channelViewOf(ch, a.opts.RedactURL)})
+}
+
+func (a *API) handleListChannels(w http.ResponseWriter, _ *http.Request) {
+	chs := a.opts.FSM.Channels()
+	out := make([]channelView, len(chs))
+	for i, c := range chs {
+		out[i] = channelViewOf(c, a.opts.RedactURL)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"channels": out})
+}
+
+func (a *API) handleDeleteChannel(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := a.opts.FSM.Channel(name); err != nil {
+		writeError(w, http.StatusNotFound, "channel %q not found", name)
+		return
+	}
+	res, err := a.propose(r.Context(), fsm.MustEncode(fsm.CmdDeleteChannel, fsm.DeleteChannel{Name: name}))
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		writeApplyError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleTestChannel sends a test message from the leader (only the leader
+// sends anything) and reports the receiver's answer: 200, or 502 with its
+// error.
+func (a *API) handleTestChannel(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := a.opts.FSM.Channel(name); err != nil {
+		writeError(w, http.StatusNotFound, "channel %q not found", name)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	if a.opts.Consensus.IsLeader() {
+		a.runChannelTest(ctx, w, name)
+		return
+	}
+	err := a.callLeader(ctx, "/internal/v1/channels/"+name+"/test", "application/json", nil, nil)
+	var le *leaderError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]any{"delivered": true, "channel": name})
+	case errors.As(err, &le):
+		writeError(w, le.status, "%s", le.msg)
+	default:
+		writeError(w, http.StatusServiceUnavailable, "%s", err.Error())
+	}
+}
+
+func (a *API) handleInternalTest(w http.ResponseWriter, r *http.Request) {
+	if !a.opts.Consensus.IsLeader() {
+		writeError(w, http.StatusServiceUnavailable, "not the leader")
+		return
+	}
+	a.runChannelTest(r.Context(), w, r.PathValue("name"))
+}
+
+func (a *API) runChannelTest(ctx context.Context, w http.ResponseWriter, name string) {
+	if a.opts.TestChannel == nil {
+		writeError(w, http.StatusServiceUnavailable, "notifications are not enabled on this node")
+		return
+	}
+	if err := a.opts.TestChannel(ctx, name); err != nil {
+		if errors.Is(err, fsm.ErrChannelNotFound) {
+			writeError(w, http.StatusNotFound, "channel %q not found", name)
+			return
+		}
+		writeError(w, http.StatusBadGateway, "test delivery failed: %s", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"delivered": true, "channel": name})
+}

@@ -1,0 +1,146 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/lunasentri/lunasentri/fsm"
+)
+
+// agedBeat is one machine's newest heartbeat as an age, the only form in
+// which heartbeats travel between nodes: the leader turns ages into times
+// with its own clock, so skew between nodes cannot cause a false alert.
+type agedBeat struct {
+	ID    string `json:"i"`
+	AgeUS int64  `json:"a"` // microseconds since this node received it
+}
+
+type beatBatch struct {
+	Node  string     `json:"node"`
+	Beats []agedBeat `json:"beats"`
+}
+
+// flusher ships the coalescer's contents to the leader every interval.
+// Beats that cannot be delivered (no leader, partition, error) stay pending
+// and merge with newer ones; nothing is dropped.
+type flusher struct {
+	api     *API
+	pending map[string]time.Time
+	// lastOK is when this node last knew its heartbeats reach the leader
+	// (Unix nanos): a successful flush, or nothing to flush with a leader
+	// known.
+	lastOK atomic.Int64
+}
+
+func newFlusher(api *API) *flusher {
+	f := &flusher{api: api, pending: make(map[string]time.Time)}
+	f.lastOK.Store(time.Now().UnixNano())
+	return f
+}
+
+// healthy reports whether heartbeats accepted here will reach the leader.
+func (f *flusher) healthy() bool {
+	return time.Since(time.Unix(0, f.lastOK.Load())) <= f.api.opts.IntakeUnhealthyAfter
+}
+
+func (f *flusher) run(ctx context.Context) {
+	t := time.NewTicker(f.api.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// One last try so beats taken just before shutdown are not lost.
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			f.flush(sctx)
+			cancel()
+			return
+		case <-t.C:
+			f.flush(ctx)
+		}
+	}
+}
+
+func (f *flusher) flush(ctx context.Context) {
+	f.api.coalescer.DrainInto(f.pending)
+	if len(f.pending) == 0 {
+		if _, _, ok := f.api.opts.Consensus.Leader(); ok {
+			f.lastOK.Store(time.Now().UnixNano())
+		}
+		return
+	}
+	start := time.Now()
+	n := len(f.pending)
+	err := f.send(ctx)
+	if obs := f.api.opts.ObserveFlush; obs != nil {
+		obs(n, time.Since(start), err)
+	}
+	if err != nil {
+		f.api.logger.Debug("heartbeat flush failed; keeping beats", "pending", len(f.pending), "error", err)
+		return
+	}
+	f.lastOK.Store(time.Now().UnixNano())
+}
+
+// send delivers pending beats in chunks of MaxBatchBeats; each delivered
+// chunk leaves pending, a failed one stays.
+func (f *flusher) send(ctx context.Context) error {
+	limit := f.api.opts.MaxBatchBeats
+	batch := make([]agedBeat, 0, min(len(f.pending), limit))
+	now := time.Now()
+	for id, at := range f.pending {
+		batch = append(batch, agedBeat{ID: id, AgeUS: max(now.Sub(at).Microseconds(), 0)})
+		if len(batch) == limit {
+			if err := f.deliver(ctx, batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		if err := f.deliver(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *flusher) deliver(ctx context.Context, batch []agedBeat) error {
+	var err error
+	if f.api.opts.Consensus.IsLeader() {
+		err = f.api.applyBeats(ctx, batch)
+	} else {
+		err = f.api.forwardBeats(ctx, batch)
+	}
+	if err != nil {
+		return err
+	}
+	for _, b := range batch {
+		delete(f.pending, b.ID)
+	}
+	return nil
+}
+
+// applyBeats, on the leader, turns ages into leader time and writes one Raft
+// entry for the whole batch.
+func (a *API) applyBeats(ctx context.Context, batch []agedBeat) error {
+	if len(batch) > a.opts.MaxBatchBeats {
+		return errors.New("heartbeat batch too large")
+	}
+	now := time.Now()
+	cmd := fsm.HeartbeatBatch{
+		At:               now.UTC(),
+		DefaultThreshold: a.opts.OfflineThreshold,
+		Beats:            make([]fsm.Beat, len(batch)),
+	}
+	for i, b := range batch {
+		cmd.Beats[i] = fsm.Beat{ID: b.ID, SeenAt: now.Add(-time.Duration(b.AgeUS) * time.Microsecond).UnixNano()}
+	}
+	data, err := fsm.Encode(fsm.CmdHeartbeatBatch, cmd)
+	if err != nil {
+		return err
+	}
+	_, _, err = a.opts.Consensus.Apply(ctx, data)
+	return err
+}

@@ -1,0 +1,188 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/lunasentri/lunasentri/fsm"
+)
+
+// Node-to-node endpoints. They are authenticated with the cluster secret and
+// are not part of the public contract.
+const (
+	internalApplyPath   = "/internal/v1/apply"
+	internalBeatsPath   = "/internal/v1/heartbeats"
+	internalTestPath    = "/internal/v1/channels/{name}/test"
+	clusterSecretHeader = "X-LunaSentri-Cluster-Secret"
+)
+
+// errNoLeader: there is no leader to forward to right now.
+var errNoLeader = errors.New("no cluster leader; try again shortly")
+
+// applyAnswer carries a forwarded write's outcome back to the follower.
+type applyAnswer struct {
+	Index   uint64       `json:"index"`
+	Code    string       `json:"code,omitempty"`
+	Error   string       `json:"error,omitempty"`
+	Machine *fsm.Machine `json:"machine,omitempty"`
+	Channel *fsm.Channel `json:"channel,omitempty"`
+}
+
+// propose writes a command through the leader, from any node, and waits
+// until this node's replica has applied it so the caller reads its write.
+func (a *API) propose(ctx context.Context, cmd []byte) (*fsm.ApplyResult, error) {
+	if a.opts.Consensus.IsLeader() {
+		res, _, err := a.opts.Consensus.Apply(ctx, cmd)
+		if err != nil {
+			return nil, err
+		}
+		return asApplyResult(res), nil
+	}
+	var ans applyAnswer
+	if err := a.callLeader(ctx, internalApplyPath, "application/octet-stream", cmd, &ans); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.opts.Consensus.WaitForIndex(wctx, ans.Index); err != nil {
+		a.logger.Warn("forwarded write not yet applied locally", "index", ans.Index, "error", err)
+	}
+	return &fsm.ApplyResult{Err: fsm.ErrorFromCode(ans.Code, ans.Error), Machine: ans.Machine, Channel: ans.Channel}, nil
+}
+
+func asApplyResult(v any) *fsm.ApplyResult {
+	if r, ok := v.(*fsm.ApplyResult); ok && r != nil {
+		return r
+	}
+	return &fsm.ApplyResult{}
+}
+
+// callLeader POSTs to the leader's internal endpoint and decodes its answer.
+func (a *API) callLeader(ctx context.Context, path, contentType string, body []byte, out any) error {
+	_, addr, ok := a.opts.Consensus.Leader()
+	if !ok || addr == "" {
+		return errNoLeader
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set(clusterSecretHeader, a.opts.ClusterSecret)
+	resp, err := a.opts.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach leader: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, a.opts.MaxInternalBody))
+	if err != nil {
+		return fmt.Errorf("read leader answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb errorBody
+		_ = json.Unmarshal(data, &eb)
+		return &leaderError{status: resp.StatusCode, msg: eb.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode leader answer: %w", err)
+	}
+	return nil
+}
+
+// leaderError is a non-2xx answer from the leader, passed on as it came.
+type leaderError struct {
+	status int
+	msg    string
+}
+
+func (e *leaderError) Error() string {
+	return fmt.Sprintf("leader answered %d: %s", e.status, e.msg)
+}
+
+func (a *API) handleInternalApply(w http.ResponseWriter, r *http.Request) {
+	if tooLarge(w, r, a.opts.MaxAdminBody) {
+		return
+	}
+	cmd, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxAdminBody))
+	if err != nil || len(cmd) == 0 {
+		writeError(w, http.StatusBadRequest, "invalid command body")
+		return
+	}
+	if !forwardableCommand(fsm.CommandType(cmd[0])) {
+		writeError(w, http.StatusBadRequest, "command type %d may not be forwarded", cmd[0])
+		return
+	}
+	if !a.opts.Consensus.IsLeader() {
+		writeError(w, http.StatusServiceUnavailable, "not the leader")
+		return
+	}
+	res, index, err := a.opts.Consensus.Apply(r.Context(), cmd)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%s", err.Error())
+		return
+	}
+	ar := asApplyResult(res)
+	ans := applyAnswer{Index: index, Machine: ar.Machine, Channel: ar.Channel}
+	if ar.Err != nil {
+		ans.Code, ans.Error = fsm.ErrorCode(ar.Err), ar.Err.Error()
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// forwardableCommand: followers forward admin writes only. Heartbeats go
+// through the batch endpoint (the leader stamps their times), and offline
+// marks and delivery results are the leader's own business.
+func forwardableCommand(t fsm.CommandType) bool {
+	switch t {
+	case fsm.CmdRegisterMachine, fsm.CmdDeleteMachine, fsm.CmdRotateKey, fsm.CmdCreateChannel, fsm.CmdDeleteChannel:
+		return true
+	}
+	return false
+}
+
+// forwardBeats sends a batch of aged beats to the leader.
+func (a *API) forwardBeats(ctx context.Context, batch []agedBeat) error {
+	body, err := json.Marshal(beatBatch{Node: a.opts.Consensus.Status().NodeID, Beats: batch})
+	if err != nil {
+		return err
+	}
+	return a.callLeader(ctx, internalBeatsPath, "application/json", body, nil)
+}
+
+func (a *API) handleInternalBeats(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
+	var batch beatBatch
+	if !decodeJSON(w, r, a.opts.MaxInternalBody, &batch) {
+		return
+	}
+	if len(batch.Beats) > a.opts.MaxBatchBeats {
+		writeError(w, http.StatusRequestEntityTooLarge, "batch of %d beats exceeds %d", len(batch.Beats), a.opts.MaxBatchBeats)
+		return
+	}
+	if !a.opts.Consensus.IsLeader() {
+		writeError(w, http.StatusServiceUnavailable, "not the leader")
+		return
+	}
+	// Count the time spent decoding as part of each beat's age.
+	extra := time.Since(received).Microseconds()
+	for i := range batch.Beats {
+		if batch.Beats[i].AgeUS < 0 {
+			batch.Beats[i].AgeUS = 0
+		}
+		batch.Beats[i].AgeUS += extra
+	}
+	if err := a.applyBeats(r.Context(), batch.Beats); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%s", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"applied": len(batch.Beats)})
+}

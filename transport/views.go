@@ -1,0 +1,108 @@
+package transport
+
+import (
+	"time"
+
+	"github.com/lunasentri/lunasentri/fsm"
+)
+
+// machineView is a machine as the API shows it (API.md). The key hash never
+// leaves the FSM.
+type machineView struct {
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	Hostname         string            `json:"hostname"`
+	Description      string            `json:"description"`
+	Labels           map[string]string `json:"labels"`
+	Status           fsm.Status        `json:"status"`
+	LastSeen         *time.Time        `json:"last_seen"`
+	StatusChangedAt  *time.Time        `json:"status_changed_at"`
+	OfflineThreshold string            `json:"offline_threshold"`
+	CreatedAt        *time.Time        `json:"created_at,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func (a *API) machineView(m fsm.Machine) machineView {
+	labels := m.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return machineView{
+		ID: m.ID, Name: m.Name, Hostname: m.Hostname, Description: m.Description,
+		Labels:           labels,
+		Status:           m.Status,
+		LastSeen:         timePtr(m.LastSeen),
+		StatusChangedAt:  timePtr(m.StatusChangedAt),
+		OfflineThreshold: m.Threshold(a.opts.OfflineThreshold).String(),
+		CreatedAt:        timePtr(m.CreatedAt),
+	}
+}
+
+type deliveryView struct {
+	Channel   string     `json:"channel"`
+	Type      string     `json:"channel_type"`
+	State     string     `json:"state"`
+	Attempts  int        `json:"attempts"`
+	LastError string     `json:"last_error"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+type eventView struct {
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	OccurredAt time.Time      `json:"occurred_at"`
+	Machine    machineView    `json:"machine"`
+	DownFor    string         `json:"down_for,omitempty"`
+	Deliveries []deliveryView `json:"deliveries"`
+}
+
+func (a *API) eventView(ev fsm.Event) eventView {
+	v := eventView{
+		ID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt.UTC(),
+		Machine:    a.machineView(ev.Machine),
+		Deliveries: make([]deliveryView, 0, len(ev.Deliveries)),
+	}
+	if ev.DownFor > 0 {
+		v.DownFor = ev.DownFor.Round(time.Millisecond).String()
+	}
+	for _, d := range ev.Deliveries {
+		v.Deliveries = append(v.Deliveries, deliveryView{
+			Channel: d.Channel, Type: d.ChannelType, State: d.State, Attempts: d.Attempts,
+			LastError: d.LastError, UpdatedAt: timePtr(d.UpdatedAt),
+		})
+	}
+	return v
+}
+
+// channelView never includes the secret.
+type channelView struct {
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	URL       string            `json:"url,omitempty"`
+	ChatID    string            `json:"chat_id,omitempty"`
+	Match     map[string]string `json:"match"`
+	HasSecret bool              `json:"has_secret,omitempty"`
+	CreatedAt *time.Time        `json:"created_at,omitempty"`
+}
+
+func channelViewOf(c fsm.Channel, redactURL func(string) string) channelView {
+	match := c.Match
+	if match == nil {
+		match = map[string]string{}
+	}
+	url := c.URL
+	if url != "" && redactURL != nil {
+		url = redactURL(url)
+	}
+	return channelView{
+		Name: c.Name, Type: c.Type, URL: url, ChatID: c.ChatID, Match: match,
+		HasSecret: c.Secret != "", CreatedAt: timePtr(c.CreatedAt),
+	}
+}
