@@ -17,9 +17,9 @@ type Options struct {
 	NodeID  string
 	DataDir string
 
-	RaftBind       string // host:port to listen on for Raft
-	RaftAdvertise  string // host:port peers dial; default RaftBind
-	GossipBind     string // host:port for memberlist
+	RaftBind        string // host:port to listen on for Raft
+	RaftAdvertise   string // host:port peers dial; default RaftBind
+	GossipBind      string // host:port for memberlist
 	GossipAdvertise string // host:port peers gossip to; default GossipBind
 	// HTTPAdvertise is this node's API address (host:port), carried in
 	// gossip metadata so any node can find the leader's API.

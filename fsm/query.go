@@ -151,10 +151,10 @@ func (f *FSM) Stats() Stats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return Stats{
-		Counters:         f.counters,
-		Machines:         maps.Clone(f.statusCount),
-		Channels:         len(f.channels),
-		Events:           len(f.events),
+		Counters:          f.counters,
+		Machines:          maps.Clone(f.statusCount),
+		Channels:          len(f.channels),
+		Events:            len(f.events),
 		PendingDeliveries: f.pendingCount,
 	}
 }

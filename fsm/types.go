@@ -130,8 +130,8 @@ type Counters struct {
 // Stats is a cheap summary for metrics and status.
 type Stats struct {
 	Counters
-	Machines         map[Status]int
-	Channels         int
-	Events           int
+	Machines          map[Status]int
+	Channels          int
+	Events            int
 	PendingDeliveries int
 }

@@ -18,10 +18,10 @@ const readySilence = 3 * time.Second
 // consensus adapts the cluster to what the HTTP API consumes.
 type consensus struct{ c *cluster.Cluster }
 
-func (a consensus) IsLeader() bool                         { return a.c.IsLeader() }
-func (a consensus) Leader() (string, string, bool)         { return a.c.Leader() }
+func (a consensus) IsLeader() bool                                   { return a.c.IsLeader() }
+func (a consensus) Leader() (string, string, bool)                   { return a.c.Leader() }
 func (a consensus) WaitForIndex(ctx context.Context, i uint64) error { return a.c.WaitForIndex(ctx, i) }
-func (a consensus) Ready() (bool, string)                  { return a.c.Ready(readySilence) }
+func (a consensus) Ready() (bool, string)                            { return a.c.Ready(readySilence) }
 
 func (a consensus) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
 	return a.c.Apply(ctx, cmd)

@@ -90,8 +90,8 @@ func Start(opts Options) (*Node, error) {
 		GossipBind: opts.GossipAddr, GossipAdvertise: gossipAdv,
 		HTTPAdvertise:   httpAdv,
 		BootstrapExpect: opts.BootstrapExpect, Join: opts.Join,
-		FSM:             n.FSM,
-		LeaderWork:      func(ctx context.Context) { leaderWork(ctx) },
+		FSM:        n.FSM,
+		LeaderWork: func(ctx context.Context) { leaderWork(ctx) },
 		LeadershipChanged: func(bool) {
 			if n.Metrics != nil {
 				n.Metrics.LeaderChanges.Inc()

@@ -10,10 +10,10 @@ import (
 // Options configures one cluster node. cmd/lunasentri fills it from flags,
 // environment and the HCL config file; zero values mean "use the default".
 type Options struct {
-	NodeID    string // unique node name; required
-	DataDir   string // Raft log, stable store, snapshots; required
-	HTTPAddr  string // HTTP API and /metrics, default ":8080"
-	RaftAddr  string // Raft TCP transport, default ":8300"
+	NodeID     string // unique node name; required
+	DataDir    string // Raft log, stable store, snapshots; required
+	HTTPAddr   string // HTTP API and /metrics, default ":8080"
+	RaftAddr   string // Raft TCP transport, default ":8300"
 	GossipAddr string // memberlist, default ":8301"
 	// Advertise is the host peers and agents use to reach this node. Empty:
 	// the bind host, or the first private IPv4 when bound to 0.0.0.0.
