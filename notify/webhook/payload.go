@@ -1,0 +1,109 @@
+package webhook
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lunasentri/lunasentri/notify"
+)
+
+// payload is the JSON body of API.md's "Webhook delivery". Field order is
+// the documented order; receivers and external tests read it as written.
+type payload struct {
+	Event      string         `json:"event"`
+	ID         string         `json:"id"`
+	OccurredAt string         `json:"occurred_at"`
+	Test       bool           `json:"test,omitempty"`
+	Machine    machinePayload `json:"machine"`
+}
+
+type machinePayload struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Hostname    string            `json:"hostname"`
+	Description string            `json:"description"`
+	Status      string            `json:"status"`
+	LastSeen    *string           `json:"last_seen"` // null before the first heartbeat
+	Labels      map[string]string `json:"labels"`    // {} never null
+}
+
+// formatTime renders a time the way the HTTP API does (time.Time's JSON
+// form: RFC 3339 with sub-second digits only when present), in UTC, so a
+// receiver can match a webhook's occurred_at against GET /v1/events.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// encode builds the body for ev. Errors are permanent: the event itself is
+// unusable and no retry can fix it.
+func encode(ev notify.Event, now time.Time) ([]byte, payload, error) {
+	p := payload{Event: ev.Type, ID: ev.ID}
+	switch ev.Type {
+	case notify.EventOffline, notify.EventOnline:
+		if ev.ID == "" {
+			return nil, p, ErrMissingEventID
+		}
+	case notify.EventTest:
+		p.Test = true
+		if p.ID == "" {
+			// A test message is not an FSM event, so it may come without an
+			// ID; X-LunaSentri-Delivery must still be set.
+			id, err := randomID()
+			if err != nil {
+				return nil, p, err
+			}
+			p.ID = id
+		}
+	default:
+		return nil, p, fmt.Errorf("%w %q", ErrUnknownEventType, ev.Type)
+	}
+
+	occurred := ev.OccurredAt
+	if occurred.IsZero() {
+		occurred = now
+	}
+	p.OccurredAt = formatTime(occurred)
+
+	m := ev.Machine
+	p.Machine = machinePayload{
+		ID:          m.ID,
+		Name:        m.Name,
+		Hostname:    m.Hostname,
+		Description: m.Description,
+		Status:      m.Status,
+		Labels:      m.Labels,
+	}
+	if p.Machine.Status == "" {
+		// The transition implies the status; saying so is kinder to
+		// receivers than an empty string.
+		switch ev.Type {
+		case notify.EventOffline:
+			p.Machine.Status = "offline"
+		case notify.EventOnline:
+			p.Machine.Status = "online"
+		}
+	}
+	if m.LastSeen != nil && !m.LastSeen.IsZero() {
+		s := formatTime(*m.LastSeen)
+		p.Machine.LastSeen = &s
+	}
+	if p.Machine.Labels == nil {
+		p.Machine.Labels = map[string]string{}
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return nil, p, fmt.Errorf("webhook: encode body: %w", err)
+	}
+	return body, p, nil
+}
+
+func randomID() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("webhook: test event id: %w", err)
+	}
+	return "test-" + hex.EncodeToString(b[:]), nil
+}
