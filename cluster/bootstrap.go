@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -62,11 +61,11 @@ func (c *Cluster) bootstrapLoop() {
 // not yet.
 func (c *Cluster) bootstrapCandidates() ([]raft.Server, string) {
 	var servers []raft.Server
-	for _, n := range c.gossip.Members() {
-		var meta nodeMeta
-		if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.ID == "" {
+	for _, e := range c.members.all(c.opts.NodeID) {
+		if e.status != GossipAlive && e.status != GossipSuspect {
 			continue
 		}
+		meta := e.meta
 		if meta.BootstrapExpect != 0 && meta.BootstrapExpect != c.opts.BootstrapExpect {
 			return nil, "server " + meta.ID + " expects a different bootstrap-expect"
 		}

@@ -31,17 +31,51 @@ const (
 	GossipLeft    = "left"
 )
 
-// memberTable remembers every server gossip told us about, including the
-// failed and departed ones memberlist.Members no longer lists.
+// memberTable is this node's copy of gossip membership, kept from
+// memberlist's delegate callbacks. memberlist.Members hands out pointers its
+// own goroutines keep writing to, so reading them races; the callbacks run
+// under memberlist's lock and we copy what we need there.
 type memberTable struct {
 	mu    sync.RWMutex
 	nodes map[string]memberEntry
+	// lastAck is when each member (by memberlist name) last answered one of
+	// our probes.
+	lastAck map[string]time.Time
+	// probeInterval and probeTimeout are memberlist's; they set how long a
+	// member may go unprobed before silence means something.
+	probeInterval, probeTimeout time.Duration
 }
 
 type memberEntry struct {
 	meta   nodeMeta
+	name   string
+	addr   string
 	status string
 	since  time.Time
+}
+
+func newMemberTable(probeInterval, probeTimeout time.Duration) *memberTable {
+	return &memberTable{
+		nodes:         make(map[string]memberEntry),
+		lastAck:       make(map[string]time.Time),
+		probeInterval: probeInterval,
+		probeTimeout:  probeTimeout,
+	}
+}
+
+// suspectAfter: memberlist probes the other k members round-robin in a
+// reshuffled order, so one member can go up to 2k−1 intervals unprobed.
+// Silence for longer than 2k+1 intervals means it stopped answering.
+// Caller holds the lock.
+func (t *memberTable) suspectAfter() time.Duration {
+	k := 0
+	for _, e := range t.nodes {
+		if e.status == GossipAlive {
+			k++
+		}
+	}
+	k = max(k-1, 1)
+	return time.Duration(2*k+1)*t.probeInterval + t.probeTimeout
 }
 
 func (t *memberTable) set(n *memberlist.Node, status string) {
@@ -56,7 +90,28 @@ func (t *memberTable) set(n *memberlist.Node, status string) {
 	if ok && prev.status == status {
 		since = prev.since
 	}
-	t.nodes[meta.ID] = memberEntry{meta: meta, status: status, since: since}
+	t.nodes[meta.ID] = memberEntry{meta: meta, name: n.Name, addr: n.Address(), status: status, since: since}
+}
+
+func (t *memberTable) acked(name string) {
+	t.mu.Lock()
+	t.lastAck[name] = time.Now()
+	t.mu.Unlock()
+}
+
+// status is alive, suspect, failed or left for one entry.
+func (t *memberTable) statusOf(e memberEntry, self string) string {
+	if e.status != GossipAlive || e.meta.ID == self {
+		return e.status
+	}
+	last := t.lastAck[e.name]
+	if e.since.After(last) {
+		last = e.since
+	}
+	if time.Since(last) > t.suspectAfter() {
+		return GossipSuspect
+	}
+	return GossipAlive
 }
 
 func (t *memberTable) get(id string) (memberEntry, bool) {
@@ -66,14 +121,24 @@ func (t *memberTable) get(id string) (memberEntry, bool) {
 	return e, ok
 }
 
-func (t *memberTable) all() map[string]memberEntry {
+// all returns every known server with its current gossip status.
+func (t *memberTable) all(self string) map[string]memberEntry {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := make(map[string]memberEntry, len(t.nodes))
 	for k, v := range t.nodes {
+		v.status = t.statusOf(v, self)
 		out[k] = v
 	}
 	return out
+}
+
+// pingDelegate notes every probe a member answered.
+type pingDelegate struct{ c *Cluster }
+
+func (pingDelegate) AckPayload() []byte { return nil }
+func (p pingDelegate) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _ []byte) {
+	p.c.members.acked(other.Name)
 }
 
 // gossipDelegate serves our metadata; eventDelegate keeps the member table.
@@ -121,7 +186,6 @@ func (c *Cluster) localMeta() nodeMeta {
 }
 
 func (c *Cluster) startGossip() error {
-	c.members = &memberTable{nodes: make(map[string]memberEntry)}
 	host, port, err := splitHostPort(c.opts.GossipBind)
 	if err != nil {
 		return err
@@ -141,6 +205,7 @@ func (c *Cluster) startGossip() error {
 	cfg.AdvertisePort = advPort
 	cfg.Delegate = gossipDelegate{c}
 	cfg.Events = eventDelegate{c}
+	cfg.Ping = pingDelegate{c}
 	cfg.LogOutput = nil
 	cfg.Logger = c.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	if p := c.opts.GossipProbeInterval; p > 0 {
@@ -149,6 +214,7 @@ func (c *Cluster) startGossip() error {
 		cfg.GossipInterval = p / 5
 		cfg.PushPullInterval = 10 * p
 	}
+	c.members = newMemberTable(cfg.ProbeInterval, cfg.ProbeTimeout)
 	ml, err := memberlist.Create(cfg)
 	if err != nil {
 		return fmt.Errorf("start gossip on %s: %w", c.opts.GossipBind, err)

@@ -1,12 +1,10 @@
 package cluster
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 )
 
@@ -99,24 +97,8 @@ type Member struct {
 // in either appears once.
 func (c *Cluster) Members() ([]Member, error) {
 	byID := map[string]*Member{}
-	for id, e := range c.members.all() {
-		byID[id] = &Member{ID: id, HTTPAddr: e.meta.HTTPAddr, RaftAddr: e.meta.RaftAddr, GossipStatus: e.status}
-	}
-	for _, n := range c.gossip.Members() {
-		var meta nodeMeta
-		if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.ID == "" {
-			continue
-		}
-		m, ok := byID[meta.ID]
-		if !ok {
-			m = &Member{ID: meta.ID}
-			byID[meta.ID] = m
-		}
-		m.HTTPAddr, m.RaftAddr, m.GossipAddr = meta.HTTPAddr, meta.RaftAddr, n.Address()
-		m.GossipStatus = GossipAlive
-		if n.State == memberlist.StateSuspect {
-			m.GossipStatus = GossipSuspect
-		}
+	for id, e := range c.members.all(c.opts.NodeID) {
+		byID[id] = &Member{ID: id, HTTPAddr: e.meta.HTTPAddr, RaftAddr: e.meta.RaftAddr, GossipAddr: e.addr, GossipStatus: e.status}
 	}
 	cf := c.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {

@@ -129,7 +129,7 @@ func (a *API) handleTestChannel(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) handleInternalTest(w http.ResponseWriter, r *http.Request) {
 	if !a.opts.Consensus.IsLeader() {
-		writeError(w, http.StatusServiceUnavailable, "not the leader")
+		writeError(w, http.StatusServiceUnavailable, msgNotLeader)
 		return
 	}
 	a.runChannelTest(r.Context(), w, r.PathValue("name"))

@@ -34,9 +34,43 @@ type applyAnswer struct {
 	Channel *fsm.Channel `json:"channel,omitempty"`
 }
 
+// leaderWait bounds how long a write waits for a leader during an election
+// before it answers 503.
+const leaderWait = 5 * time.Second
+
 // propose writes a command through the leader, from any node, and waits
 // until this node's replica has applied it so the caller reads its write.
+// While no leader is known (an election), it retries for up to leaderWait;
+// it retries only when the command certainly was not applied.
 func (a *API) propose(ctx context.Context, cmd []byte) (*fsm.ApplyResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, leaderWait+2*time.Second)
+	defer cancel()
+	deadline := time.Now().Add(leaderWait)
+	for {
+		res, err := a.proposeOnce(ctx, cmd)
+		if err == nil || !notApplied(err) || time.Now().After(deadline) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// notApplied: the leader was unknown, or the node we called was not the
+// leader, so the command never reached a Raft log.
+func notApplied(err error) bool {
+	var le *leaderError
+	return errors.Is(err, errNoLeader) ||
+		(errors.As(err, &le) && le.status == http.StatusServiceUnavailable && le.msg == msgNotLeader)
+}
+
+// msgNotLeader is the internal endpoints' answer when called on a follower.
+const msgNotLeader = "not the leader"
+
+func (a *API) proposeOnce(ctx context.Context, cmd []byte) (*fsm.ApplyResult, error) {
 	if a.opts.Consensus.IsLeader() {
 		res, _, err := a.opts.Consensus.Apply(ctx, cmd)
 		if err != nil {
@@ -122,7 +156,7 @@ func (a *API) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.opts.Consensus.IsLeader() {
-		writeError(w, http.StatusServiceUnavailable, "not the leader")
+		writeError(w, http.StatusServiceUnavailable, msgNotLeader)
 		return
 	}
 	res, index, err := a.opts.Consensus.Apply(r.Context(), cmd)
@@ -169,7 +203,7 @@ func (a *API) handleInternalBeats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.opts.Consensus.IsLeader() {
-		writeError(w, http.StatusServiceUnavailable, "not the leader")
+		writeError(w, http.StatusServiceUnavailable, msgNotLeader)
 		return
 	}
 	// Count the time spent decoding as part of each beat's age.
