@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestE2E_KillLeaderThenRestart is the core promise over real processes:
+// detection on time and never early, kill -9 of the leader causes no false
+// offline and no repeated event, and the killed node comes back from its
+// data dir with the same state.
+func TestE2E_KillLeaderThenRestart(t *testing.T) {
+	const threshold = 4 * time.Second
+	pc := newProcCluster(t, 3, []string{"-offline-threshold", threshold.String()})
+	leader := pc.leader(30 * time.Second)
+	f := pc.follower(leader)
+
+	aliveKey := pc.register(f, map[string]any{"name": "alive-1"})
+	deadKey := pc.register(pc.follower(-1), map[string]any{"name": "dead-1", "labels": map[string]string{"role": "db"}})
+	stopBeating := pc.beater(aliveKey, 500*time.Millisecond)
+	defer stopBeating()
+
+	// dead-1 beats once, through a follower, then goes silent.
+	waitFor(t, 10*time.Second, "dead-1 heartbeat accepted", func() bool {
+		return api("POST", pc.url(f)+"/v1/heartbeat", deadKey, `{"hostname":"db"}`, nil) == http.StatusAccepted
+	})
+	lastBeat := time.Now()
+	for i := range pc.procs {
+		waitFor(t, 5*time.Second, "dead-1 online everywhere", func() bool {
+			m, _ := pc.machine(i, "dead-1")
+			return m.Status == "online"
+		})
+	}
+	// Offline on every node within 2s after the threshold, never before.
+	for i := range pc.procs {
+		var seenOffline time.Time
+		waitFor(t, threshold+5*time.Second, "dead-1 offline", func() bool {
+			m, _ := pc.machine(i, "dead-1")
+			if m.Status == "offline" {
+				seenOffline = time.Now()
+				return true
+			}
+			return false
+		})
+		if seenOffline.Before(lastBeat.Add(threshold)) {
+			t.Fatalf("node%d: offline %s before the threshold passed", i+1, lastBeat.Add(threshold).Sub(seenOffline))
+		}
+		if late := seenOffline.Sub(lastBeat.Add(threshold)); late > 2*time.Second {
+			t.Fatalf("node%d: offline %s after the threshold", i+1, late)
+		}
+		t.Logf("node%d saw dead-1 offline %s after its threshold", i+1, seenOffline.Sub(lastBeat.Add(threshold)).Round(time.Millisecond))
+	}
+
+	// kill -9 the leader; time until another node leads and takes writes.
+	killedAt := time.Now()
+	pc.kill(leader)
+	newLeader := pc.leader(15 * time.Second)
+	elected := time.Since(killedAt)
+	waitFor(t, 10*time.Second, "write accepted by the new cluster", func() bool {
+		return api("POST", pc.url(newLeader)+"/v1/machines", adminToken, map[string]any{"name": "after-failover"}, nil) == http.StatusCreated
+	})
+	t.Logf("failover: new leader after %s, writes accepted after %s", elected.Round(time.Millisecond), time.Since(killedAt).Round(time.Millisecond))
+
+	// Across the failover grace and a whole threshold, the beating machine
+	// stays online on every running node.
+	until := time.Now().Add(5*time.Second + threshold + 2*time.Second)
+	for time.Now().Before(until) {
+		for i := range pc.procs {
+			if !pc.running(i) {
+				continue
+			}
+			if m, ok := pc.machine(i, "alive-1"); ok && m.Status != "online" {
+				t.Fatalf("node%d: beating machine is %s after the leader was killed", i+1, m.Status)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// The killed node restarts from its data dir and catches up.
+	pc.restart(leader)
+	waitFor(t, 20*time.Second, "restarted node ready", func() bool {
+		return api("GET", pc.url(leader)+"/readyz", "", nil, nil) == http.StatusOK
+	})
+	waitFor(t, 10*time.Second, "restarted node has the write made while it was dead", func() bool {
+		_, ok := pc.machine(leader, "after-failover")
+		return ok
+	})
+
+	// dead-1 comes back: one online event.
+	waitFor(t, 10*time.Second, "dead-1 beat", func() bool { return pc.beat(deadKey, 0) })
+	for i := range pc.procs {
+		waitFor(t, 10*time.Second, "dead-1 online again", func() bool {
+			m, _ := pc.machine(i, "dead-1")
+			return m.Status == "online"
+		})
+	}
+
+	// Every node holds the same history: dead-1 offline once, online once,
+	// nothing for alive-1.
+	var reference []event
+	for i := range pc.procs {
+		var evs []event
+		waitFor(t, 10*time.Second, "events replicated", func() bool {
+			var ok bool
+			evs, ok = pc.events(i)
+			return ok && len(evs) >= 2
+		})
+		counts := map[string]int{}
+		for _, ev := range evs {
+			counts[ev.Machine.Name+" "+ev.Type]++
+		}
+		if counts["dead-1 machine.offline"] != 1 || counts["dead-1 machine.online"] != 1 || len(evs) != 2 {
+			t.Fatalf("node%d events = %v, want dead-1 offline once and online once", i+1, counts)
+		}
+		if reference == nil {
+			reference = evs
+		} else if evs[0].ID != reference[0].ID || evs[1].ID != reference[1].ID {
+			t.Fatalf("node%d event ids %s,%s differ from node1's %s,%s", i+1, evs[0].ID, evs[1].ID, reference[0].ID, reference[1].ID)
+		}
+	}
+}
+
+// TestE2E_GracefulStopHandsOver: SIGTERM on the leader hands leadership over
+// quickly and the node exits cleanly.
+func TestE2E_GracefulStopHandsOver(t *testing.T) {
+	pc := newProcCluster(t, 3, nil)
+	leader := pc.leader(30 * time.Second)
+	start := time.Now()
+	pc.signal(leader, syscall.SIGTERM)
+	if !pc.waitExit(leader, 20*time.Second) {
+		t.Fatal("leader did not exit within 20s of SIGTERM")
+	}
+	pc.leader(10 * time.Second)
+	t.Logf("graceful stop: exited and new leader in %s", time.Since(start).Round(time.Millisecond))
+}
