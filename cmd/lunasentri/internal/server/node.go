@@ -110,7 +110,7 @@ func Start(opts Options) (*Node, error) {
 		State: n.FSM, Raft: raftMetrics{n.Cluster}, Version: opts.Version, Revision: opts.Revision,
 	})
 	n.Monitor, err = monitor.New(monitor.Options{
-		Logger: opts.Logger.Named("monitor"), CheckInterval: opts.CheckInterval, FailoverGrace: opts.FailoverGrace,
+		Logger: opts.Logger, CheckInterval: opts.CheckInterval, FailoverGrace: opts.FailoverGrace,
 		Source:                livenessSource{fsm: n.FSM, defaultThreshold: opts.OfflineThreshold},
 		Proposer:              offlineProposer{n.Cluster},
 		ObserveDetectionDelay: func(d time.Duration) { n.Metrics.DetectionDelay.Observe(d.Seconds()) },
@@ -127,7 +127,7 @@ func Start(opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.Dispatcher, err = notify.NewDispatcher(notify.DispatcherOptions{
-		Logger:     opts.Logger.Named("dispatcher"),
+		Logger:     opts.Logger,
 		Outbox:     outbox{n.FSM},
 		Recorder:   recorder{n.Cluster},
 		Leadership: n.Cluster,

@@ -27,6 +27,7 @@ func (o outbox) PendingDeliveries() []notify.Delivery {
 			EventID:     pd.Event.ID,
 			Channel:     pd.Delivery.Channel,
 			Attempts:    pd.Delivery.Attempts,
+			LastError:   pd.Delivery.LastError,
 			FirstQueued: pd.Event.OccurredAt,
 			Event:       notifyEvent(pd.Event),
 		}
