@@ -7,7 +7,7 @@ BIN      := bin/lunasentri
 # go test flags for `make test`; CI and newcomers run the same thing.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test unit e2e lint bench clean
+.PHONY: build run test unit e2e lint bench clean tools
 
 ## build: static binary in bin/lunasentri
 build:
@@ -18,7 +18,7 @@ run: build
 	./$(BIN) dev
 
 ## test: lint, then every test (unit, in-process cluster, e2e with real processes)
-test: lint build
+test: tools lint build
 	LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GO) test $(TESTFLAGS) ./...
 
 ## unit: everything but the process-level e2e suite
@@ -28,6 +28,13 @@ unit:
 ## e2e: only the suite that runs real processes
 e2e: build
 	LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GO) test $(TESTFLAGS) -v ./e2e/
+
+## tools: what the tests need beyond Go (Debian's prometheus for promtool)
+tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus (promtool and the server, for the observability tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
