@@ -23,6 +23,7 @@ type Cluster struct {
 
 	raft      *raft.Raft
 	store     *raftboltdb.BoltStore
+	snaps     *raft.FileSnapshotStore
 	transport *raft.NetworkTransport
 	notifyCh  chan bool
 
@@ -32,6 +33,7 @@ type Cluster struct {
 
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
+	reconcileCh  chan struct{}
 	wg           sync.WaitGroup
 
 	leaderMu     sync.Mutex
@@ -47,10 +49,11 @@ func New(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{
-		opts:       opts,
-		logger:     opts.Logger,
-		notifyCh:   make(chan bool, 16),
-		shutdownCh: make(chan struct{}),
+		opts:        opts,
+		logger:      opts.Logger,
+		notifyCh:    make(chan bool, 16),
+		shutdownCh:  make(chan struct{}),
+		reconcileCh: make(chan struct{}, 1),
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -96,6 +99,7 @@ func (c *Cluster) startRaft() error {
 		store.Close()
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
+	c.snaps = snaps
 	adv, err := net.ResolveTCPAddr("tcp", c.opts.RaftAdvertise)
 	if err != nil {
 		store.Close()
@@ -142,14 +146,23 @@ func (c *Cluster) closeRaft() {
 
 // Shutdown stops leader work, leaves gossip, shuts Raft down and closes the
 // stores, in that order. The HTTP server is stopped by the caller before.
-func (c *Cluster) Shutdown() error {
+func (c *Cluster) Shutdown() error { return c.shutdown(true) }
+
+// Halt stops like a crash would, as far as peers can tell: no gossip leave,
+// no leadership transfer. Peers see the node fail. For failure tests and
+// for stopping a node that must not announce anything.
+func (c *Cluster) Halt() error { return c.shutdown(false) }
+
+func (c *Cluster) shutdown(leaveGossip bool) error {
 	var err error
 	c.shutdownOnce.Do(func() {
 		close(c.shutdownCh)
 		c.StopLeaderWork()
 		if c.gossip != nil {
-			if lerr := c.gossip.Leave(2 * time.Second); lerr != nil {
-				c.logger.Warn("leave gossip", "error", lerr)
+			if leaveGossip {
+				if lerr := c.gossip.Leave(2 * time.Second); lerr != nil {
+					c.logger.Warn("leave gossip", "error", lerr)
+				}
 			}
 			if serr := c.gossip.Shutdown(); serr != nil {
 				err = errors.Join(err, serr)

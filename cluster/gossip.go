@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -162,6 +163,7 @@ type eventDelegate struct{ c *Cluster }
 func (e eventDelegate) NotifyJoin(n *memberlist.Node) {
 	e.c.members.set(n, GossipAlive)
 	e.c.logger.Debug("gossip member joined", "node", n.Name, "addr", n.Address())
+	e.c.kickReconcile()
 }
 
 func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
@@ -171,9 +173,13 @@ func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
 	}
 	e.c.members.set(n, status)
 	e.c.logger.Info("gossip member gone", "node", n.Name, "status", status)
+	e.c.kickReconcile()
 }
 
-func (e eventDelegate) NotifyUpdate(n *memberlist.Node) { e.c.members.set(n, GossipAlive) }
+func (e eventDelegate) NotifyUpdate(n *memberlist.Node) {
+	e.c.members.set(n, GossipAlive)
+	e.c.kickReconcile()
+}
 
 func (c *Cluster) localMeta() nodeMeta {
 	return nodeMeta{
@@ -215,6 +221,10 @@ func (c *Cluster) startGossip() error {
 		cfg.PushPullInterval = 10 * p
 	}
 	c.members = newMemberTable(cfg.ProbeInterval, cfg.ProbeTimeout)
+	if len(c.opts.GossipKey) > 0 {
+		cfg.SecretKey = c.opts.GossipKey
+		cfg.GossipVerifyIncoming, cfg.GossipVerifyOutgoing = true, true
+	}
 	ml, err := memberlist.Create(cfg)
 	if err != nil {
 		return fmt.Errorf("start gossip on %s: %w", c.opts.GossipBind, err)
@@ -237,7 +247,11 @@ func (c *Cluster) joinLoop() {
 			c.logger.Info("joined gossip", "contacted", n)
 			return
 		}
-		c.logger.Warn("join failed, retrying", "addrs", c.opts.Join, "error", err, "in", backoff)
+		if err != nil && isKeyMismatch(err) {
+			c.logger.Error("join failed: gossip encryption key mismatch (check -gossip-key on every server)", "addrs", c.opts.Join, "error", err)
+		} else {
+			c.logger.Warn("join failed, retrying", "addrs", c.opts.Join, "error", err, "in", backoff)
+		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		select {
 		case <-c.shutdownCh:
@@ -253,4 +267,16 @@ func (c *Cluster) refreshMeta() {
 	if err := c.gossip.UpdateNode(2 * time.Second); err != nil {
 		c.logger.Warn("update gossip metadata", "error", err)
 	}
+}
+
+// isKeyMismatch recognises memberlist's errors for a peer whose gossip key
+// differs from ours (or that gossips in clear while we encrypt).
+func isKeyMismatch(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"decrypt", "encryption", "No installed keys", "Encryption is configured"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -47,7 +48,14 @@ func (c *Cluster) establishLeadership() {
 			return
 		}
 		c.logger.Info("leader work started", "term", c.raft.CurrentTerm())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.reconcileLoop(ctx)
+		}()
 		c.opts.LeaderWork(ctx)
+		wg.Wait()
 	}()
 }
 
@@ -101,4 +109,16 @@ func (c *Cluster) TransferLeadership() {
 		return
 	}
 	c.logger.Info("leadership transferred")
+}
+
+// RestartLeaderWork stops and restarts leader work if this node leads, so
+// it starts again from state that was replaced (a snapshot restore).
+func (c *Cluster) RestartLeaderWork() {
+	if c.raft.State() != raft.Leader {
+		return
+	}
+	c.revokeLeadership()
+	if c.raft.State() == raft.Leader {
+		c.establishLeadership()
+	}
 }

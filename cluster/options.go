@@ -49,6 +49,30 @@ type Options struct {
 	SnapshotRetain int
 	// ApplyTimeout bounds each Raft apply; default 5s.
 	ApplyTimeout time.Duration
+
+	// GossipKey encrypts gossip (16, 24 or 32 bytes); nil gossips in clear.
+	GossipKey []byte
+
+	// ServerStabilization is how long a new server must stay healthy and
+	// caught up as a non-voter before it is promoted; default 10s.
+	ServerStabilization time.Duration
+	// DeadServerCleanup is how long a server must have failed in gossip
+	// before the leader removes it from Raft; default 30s.
+	DeadServerCleanup time.Duration
+	// ReconcileInterval is how often the leader compares gossip with the
+	// Raft configuration besides reacting to gossip events; default 2s.
+	ReconcileInterval time.Duration
+	// ProbeServer asks another server for its Raft progress (its API
+	// address from gossip). The leader promotes a non-voter only once it
+	// has caught up. nil: promote on gossip health alone.
+	ProbeServer func(ctx context.Context, httpAddr string) (ServerProgress, error)
+}
+
+// ServerProgress is what the leader needs to know of a non-voter before
+// promoting it.
+type ServerProgress struct {
+	Term         uint64
+	AppliedIndex uint64
 }
 
 // Sentinel errors.
@@ -59,6 +83,8 @@ var (
 	ErrNoLeader = errors.New("no cluster leader")
 	// ErrShutdown: the cluster is shutting down.
 	ErrShutdown = errors.New("cluster is shutting down")
+	// ErrUnknownServer: no server with that id in the Raft configuration.
+	ErrUnknownServer = errors.New("no such server in the raft configuration")
 )
 
 func (o *Options) validate() error {
@@ -91,6 +117,18 @@ func (o *Options) validate() error {
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
+	}
+	if o.ServerStabilization <= 0 {
+		o.ServerStabilization = 10 * time.Second
+	}
+	if o.DeadServerCleanup <= 0 {
+		o.DeadServerCleanup = 30 * time.Second
+	}
+	if o.ReconcileInterval <= 0 {
+		o.ReconcileInterval = 2 * time.Second
+	}
+	if n := len(o.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("cluster: gossip key must be 16, 24 or 32 bytes, not %d", n)
 	}
 	if o.LeaderWork == nil {
 		o.LeaderWork = func(ctx context.Context) { <-ctx.Done() }

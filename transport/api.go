@@ -83,6 +83,7 @@ func (a *API) routes() {
 	a.route("/v1/channels/{name}", map[string]http.HandlerFunc{"DELETE": a.admin(a.handleDeleteChannel)})
 	a.route("/v1/channels/{name}/test", map[string]http.HandlerFunc{"POST": a.admin(a.handleTestChannel)})
 
+	a.operatorRoutes()
 	a.route(internalApplyPath, map[string]http.HandlerFunc{"POST": a.internal(a.handleInternalApply)})
 	a.route(internalBeatsPath, map[string]http.HandlerFunc{"POST": a.internal(a.handleInternalBeats)})
 	a.route(internalTestPath, map[string]http.HandlerFunc{"POST": a.internal(a.handleInternalTest)})

@@ -76,6 +76,9 @@ type Options struct {
 	// RedactURL hides credentials in webhook URLs shown by the API.
 	RedactURL func(string) string
 
+	// Operator serves the cluster-operations endpoints; nil answers 501.
+	Operator Operator
+
 	// Metrics is served at GET /metrics; nil serves 404.
 	Metrics http.Handler
 	// HeartbeatsReceived counts accepted heartbeats; may be nil.
@@ -88,6 +91,7 @@ type Options struct {
 	MaxAdminBody     int64 // default 1 MiB
 	MaxInternalBody  int64 // default 64 MiB
 	MaxBatchBeats    int   // beats per Raft entry; default 20000
+	MaxSnapshotBody  int64 // restore upload; default 4 GiB
 
 	// HTTPClient is used for calls to the leader; default has a 10s timeout.
 	HTTPClient *http.Client
@@ -133,6 +137,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.MaxInternalBody <= 0 {
 		o.MaxInternalBody = DefaultMaxInternalBody
+	}
+	if o.MaxSnapshotBody <= 0 {
+		o.MaxSnapshotBody = 4 << 30
 	}
 	if o.MaxBatchBeats <= 0 {
 		o.MaxBatchBeats = DefaultMaxBatchBeats

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -81,6 +82,21 @@ func deriveClusterSecret(adminToken string) string {
 	mac := hmac.New(sha256.New, []byte(adminToken))
 	mac.Write([]byte("lunasentri cluster secret v1"))
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// decodeGossipKey parses -gossip-key: base64 of 16, 24 or 32 bytes.
+func decodeGossipKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("gossip key is not valid base64: %w", err)
+	}
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("gossip key must decode to 16, 24 or 32 bytes, not %d (lunasentri keygen makes one)", n)
+	}
+	return key, nil
 }
 
 // advertiseAddr turns a bind address into the address peers should dial:

@@ -302,3 +302,16 @@ func (tc *testCluster) beater(key string, every time.Duration) (stop func()) {
 	}()
 	return func() { cancel(); <-done }
 }
+
+func newRequest(ctx context.Context, method, url string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	return req, nil
+}
+
+func httpDo(req *http.Request) (*http.Response, error) { return http.DefaultClient.Do(req) }
+
+func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }

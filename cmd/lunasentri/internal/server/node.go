@@ -39,6 +39,8 @@ type Node struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	left         chan struct{}
+	leaveOnce    sync.Once
 }
 
 // Run starts a node and blocks until ctx is cancelled, then shuts the node
@@ -48,7 +50,17 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+		if n.opts.LeaveOnTerminate {
+			lctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			if err := n.Leave(lctx); err != nil {
+				n.logger.Error("leave on terminate failed; stopping anyway", "error", err)
+			}
+			cancel()
+		}
+	case <-n.Left():
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return n.Shutdown(sctx)
@@ -72,7 +84,11 @@ func Start(opts Options) (*Node, error) {
 		return nil, err
 	}
 
-	n := &Node{opts: opts, logger: opts.Logger, httpAddr: httpAdv}
+	gossipKey, err := decodeGossipKey(opts.GossipKey)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{opts: opts, logger: opts.Logger, httpAddr: httpAdv, left: make(chan struct{})}
 	obs := &observer{}
 	n.FSM = fsm.New(fsm.Options{MaxEvents: opts.MaxEvents, Observer: obs})
 
@@ -100,6 +116,10 @@ func Start(opts Options) (*Node, error) {
 		Logger:              opts.Logger,
 		RaftConfig:          opts.RaftConfig,
 		GossipProbeInterval: opts.GossipProbeInterval,
+		GossipKey:           gossipKey,
+		ServerStabilization: opts.ServerStabilization,
+		DeadServerCleanup:   opts.DeadServerCleanup,
+		ProbeServer:         probeServer(&http.Client{Timeout: 2 * time.Second}),
 	})
 	if err != nil {
 		ln.Close()
@@ -142,7 +162,10 @@ func Start(opts Options) (*Node, error) {
 		return nil, err
 	}
 	obs.monitor, obs.dispatcher = n.Monitor, n.Dispatcher
-	obs.restored = func() { n.logger.Info("state restored from snapshot") }
+	// After a restore the leader's deadlines and outbox view are stale:
+	// restart leader work from the new state (asynchronously: Restore runs
+	// on Raft's FSM goroutine, which leader work may be waiting on).
+	obs.restored = func() { go n.Cluster.RestartLeaderWork() }
 	leaderWork = n.leaderWork
 
 	n.API, err = transport.New(transport.Options{
@@ -157,6 +180,7 @@ func Start(opts Options) (*Node, error) {
 			return n.Dispatcher.SendTest(ctx, name, testEvent(opts.NodeID))
 		},
 		RedactURL:          redactURL,
+		Operator:           operator{n},
 		Metrics:            n.Metrics.Handler(),
 		HeartbeatsReceived: n.Metrics.HeartbeatsReceived,
 		ObserveFlush:       n.Metrics.ObserveFlush,
@@ -225,8 +249,22 @@ func (n *Node) HTTPAddr() string { return n.httpAddr }
 
 // Shutdown stops the node in the seed's order: leader work, HTTP, the
 // heartbeat flusher (one last flush), gossip, Raft, stores.
-func (n *Node) Shutdown(ctx context.Context) error {
+func (n *Node) Shutdown(ctx context.Context) error { return n.stop(ctx, true) }
+
+// Halt stops the node abruptly, as a crash looks to its peers: no
+// leadership transfer, no gossip leave, no last heartbeat flush.
+func (n *Node) Halt() error { return n.stop(context.Background(), false) }
+
+func (n *Node) stop(ctx context.Context, graceful bool) error {
 	n.shutdownOnce.Do(func() {
+		if !graceful {
+			n.logger.Info("halting")
+			_ = n.httpServer.Close()
+			n.bgCancel()
+			n.bg.Wait()
+			n.shutdownErr = n.Cluster.Halt()
+			return
+		}
 		n.logger.Info("shutting down")
 		n.Cluster.StopLeaderWork()
 		if err := n.httpServer.Shutdown(ctx); err != nil {

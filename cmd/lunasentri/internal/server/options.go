@@ -34,6 +34,17 @@ type Options struct {
 	TelegramBotToken string
 	TelegramAPIURL   string // default https://api.telegram.org
 
+	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes. Empty: clear.
+	GossipKey string
+	// LeaveOnTerminate: on shutdown, leave the cluster (remove this server
+	// from Raft) instead of just stopping.
+	LeaveOnTerminate bool
+	// ServerStabilization: how long a new server stays a healthy non-voter
+	// before promotion (default 10s). DeadServerCleanup: how long a server
+	// may be failed in gossip before it is removed from Raft (default 30s).
+	ServerStabilization time.Duration
+	DeadServerCleanup   time.Duration
+
 	// MaxEvents bounds the event history (finished events). Default 10000.
 	MaxEvents int
 

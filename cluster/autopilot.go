@@ -1,0 +1,217 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// maxTrailingLogs: a non-voter within this many entries of the leader's
+// commit index counts as caught up.
+const maxTrailingLogs = 256
+
+// autopilot is the leader's voter management, in the manner of Consul's:
+// servers seen in gossip join Raft as non-voters and are promoted once they
+// have stayed healthy and caught up for the stabilization time; servers that
+// failed in gossip long enough are removed, but never below
+// bootstrap-expect voters and never when that would lose quorum. Gossip
+// events only hint; the Raft configuration is the truth it reconciles to.
+type autopilot struct {
+	c *Cluster
+	// healthySince: when each non-voter was first seen healthy without a
+	// break during this term.
+	healthySince map[raft.ServerID]time.Time
+}
+
+// reconcileLoop runs on the leader for the whole term.
+func (c *Cluster) reconcileLoop(ctx context.Context) {
+	ap := &autopilot{c: c, healthySince: map[raft.ServerID]time.Time{}}
+	t := time.NewTicker(c.opts.ReconcileInterval)
+	defer t.Stop()
+	for {
+		ap.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.reconcileCh:
+		}
+	}
+}
+
+// kickReconcile asks the leader to reconcile soon (a gossip event).
+func (c *Cluster) kickReconcile() {
+	select {
+	case c.reconcileCh <- struct{}{}:
+	default:
+	}
+}
+
+func (ap *autopilot) reconcile(ctx context.Context) {
+	c := ap.c
+	if c.raft.State() != raft.Leader {
+		return
+	}
+	cf := c.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		c.logger.Warn("reconcile: read raft configuration", "error", err)
+		return
+	}
+	servers := cf.Configuration().Servers
+	inRaft := make(map[raft.ServerID]raft.Server, len(servers))
+	for _, s := range servers {
+		inRaft[s.ID] = s
+	}
+	members := c.members.all(c.opts.NodeID)
+
+	// Servers alive in gossip but not in Raft join as non-voters.
+	for id, m := range members {
+		sid := raft.ServerID(id)
+		if m.status != GossipAlive || m.meta.RaftAddr == "" {
+			continue
+		}
+		s, ok := inRaft[sid]
+		switch {
+		case !ok:
+			ap.addNonvoter(sid, m.meta.RaftAddr)
+		case string(s.Address) != m.meta.RaftAddr:
+			// Same server, new address (restarted elsewhere): update it.
+			c.logger.Info("server address changed", "server", id, "from", s.Address, "to", m.meta.RaftAddr)
+			if s.Suffrage == raft.Voter {
+				ap.apply(c.raft.AddVoter(sid, raft.ServerAddress(m.meta.RaftAddr), 0, c.opts.ApplyTimeout), "update voter address", id)
+			} else {
+				ap.addNonvoter(sid, m.meta.RaftAddr)
+			}
+		}
+	}
+
+	ap.promote(ctx, servers, members)
+	ap.removeDead(servers, members)
+}
+
+func (ap *autopilot) addNonvoter(id raft.ServerID, addr string) {
+	ap.c.logger.Info("adding server as non-voter", "server", id, "addr", addr)
+	ap.apply(ap.c.raft.AddNonvoter(id, raft.ServerAddress(addr), 0, ap.c.opts.ApplyTimeout), "add non-voter", string(id))
+	delete(ap.healthySince, id)
+}
+
+func (ap *autopilot) apply(f raft.IndexFuture, what, id string) bool {
+	if err := f.Error(); err != nil {
+		ap.c.logger.Warn("reconcile: "+what+" failed", "server", id, "error", err)
+		return false
+	}
+	return true
+}
+
+// promote makes a non-voter a voter once it has been alive, on our term and
+// within maxTrailingLogs of the commit index for the stabilization time.
+func (ap *autopilot) promote(ctx context.Context, servers []raft.Server, members map[string]memberEntry) {
+	c := ap.c
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			delete(ap.healthySince, s.ID)
+			continue
+		}
+		m, ok := members[string(s.ID)]
+		healthy := ok && m.status == GossipAlive
+		if healthy && c.opts.ProbeServer != nil {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			p, err := c.opts.ProbeServer(pctx, m.meta.HTTPAddr)
+			cancel()
+			commit := c.raft.CommitIndex()
+			healthy = err == nil && p.Term == c.raft.CurrentTerm() && p.AppliedIndex+maxTrailingLogs >= commit
+			if !healthy {
+				c.logger.Debug("non-voter not caught up", "server", s.ID, "progress", fmt.Sprintf("%+v", p), "commit", commit, "error", err)
+			}
+		}
+		if !healthy {
+			delete(ap.healthySince, s.ID)
+			continue
+		}
+		since, ok := ap.healthySince[s.ID]
+		if !ok {
+			ap.healthySince[s.ID] = time.Now()
+			continue
+		}
+		if time.Since(since) < c.opts.ServerStabilization {
+			continue
+		}
+		c.logger.Info("promoting server to voter", "server", s.ID, "stable_for", time.Since(since).Round(time.Millisecond))
+		if ap.apply(c.raft.AddVoter(s.ID, s.Address, 0, c.opts.ApplyTimeout), "promote", string(s.ID)) {
+			delete(ap.healthySince, s.ID)
+		}
+	}
+}
+
+// removeDead removes servers that left gossip, or failed in it longer than
+// DeadServerCleanup, as long as the voters left stay at or above
+// bootstrap-expect and keep a live quorum.
+func (ap *autopilot) removeDead(servers []raft.Server, members map[string]memberEntry) {
+	c := ap.c
+	for _, s := range servers {
+		if s.ID == raft.ServerID(c.opts.NodeID) {
+			continue
+		}
+		m, ok := members[string(s.ID)]
+		if !ok {
+			continue // never heard of in gossip since we started: no evidence
+		}
+		switch {
+		case m.status == GossipLeft:
+		case m.status == GossipFailed && time.Since(m.since) >= c.opts.DeadServerCleanup:
+		default:
+			continue
+		}
+		if s.Suffrage == raft.Voter {
+			if why := ap.removalUnsafe(servers, members, s.ID); why != "" {
+				c.logger.Debug("not removing failed server", "server", s.ID, "reason", why)
+				continue
+			}
+		}
+		c.logger.Info("removing server from raft", "server", s.ID, "gossip_status", m.status, "for", time.Since(m.since).Round(time.Second))
+		ap.apply(c.raft.RemoveServer(s.ID, 0, c.opts.ApplyTimeout), "remove server", string(s.ID))
+		return // one change per pass; the next pass sees the new configuration
+	}
+}
+
+// removalUnsafe says why removing voter id would be unsafe, or "".
+func (ap *autopilot) removalUnsafe(servers []raft.Server, members map[string]memberEntry, id raft.ServerID) string {
+	voters, aliveAfter := 0, 0
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter || s.ID == id {
+			continue
+		}
+		voters++
+		if s.ID == raft.ServerID(ap.c.opts.NodeID) || members[string(s.ID)].status == GossipAlive {
+			aliveAfter++
+		}
+	}
+	if voters < ap.c.opts.BootstrapExpect {
+		return fmt.Sprintf("would leave %d voters, fewer than bootstrap-expect %d", voters, ap.c.opts.BootstrapExpect)
+	}
+	if aliveAfter <= voters/2 {
+		return fmt.Sprintf("would leave %d alive of %d voters: no quorum", aliveAfter, voters)
+	}
+	return ""
+}
+
+// RemoveServer removes a server from the Raft configuration; leader only.
+func (c *Cluster) RemoveServer(id string) error {
+	if c.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	cf := c.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return err
+	}
+	found := false
+	for _, s := range cf.Configuration().Servers {
+		found = found || s.ID == raft.ServerID(id)
+	}
+	if !found {
+		return fmt.Errorf("%w: %s", ErrUnknownServer, id)
+	}
+	return c.raft.RemoveServer(raft.ServerID(id), 0, c.opts.ApplyTimeout).Error()
+}
