@@ -37,8 +37,9 @@ func (a *API) Handler() http.Handler { return a.mux }
 // Coalescer exposes the heartbeat coalescer (for metrics and benchmarks).
 func (a *API) Coalescer() *Coalescer { return a.coalescer }
 
-// PendingBeats is the number of machines whose beats await the leader.
-func (a *API) PendingBeats() int { return a.coalescer.Len() }
+// PendingBeats is the number of machines whose beats await the leader:
+// those in the coalescer and those a failed flush kept.
+func (a *API) PendingBeats() int { return a.coalescer.Len() + int(a.flusher.pendingN.Load()) }
 
 // RunFlusher ships coalesced heartbeats to the leader until ctx ends, then
 // makes one last attempt.

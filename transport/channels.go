@@ -120,7 +120,7 @@ func (a *API) handleTestChannel(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, map[string]any{"delivered": true, "channel": name})
-	case errors.As(err, &le):
+	case errors.As(err, &le) && le.status != http.StatusUnauthorized:
 		writeError(w, le.status, "%s", le.msg)
 	default:
 		writeError(w, http.StatusServiceUnavailable, "%s", err.Error())

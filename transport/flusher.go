@@ -32,6 +32,8 @@ type flusher struct {
 	// (Unix nanos): a successful flush, or nothing to flush with a leader
 	// known.
 	lastOK atomic.Int64
+	// pendingN mirrors len(pending) for metrics read off the flush goroutine.
+	pendingN atomic.Int64
 }
 
 func newFlusher(api *API) *flusher {
@@ -64,6 +66,7 @@ func (f *flusher) run(ctx context.Context) {
 
 func (f *flusher) flush(ctx context.Context) {
 	f.api.coalescer.DrainInto(f.pending)
+	defer func() { f.pendingN.Store(int64(len(f.pending))) }()
 	if len(f.pending) == 0 {
 		if _, _, ok := f.api.opts.Consensus.Leader(); ok {
 			f.lastOK.Store(time.Now().UnixNano())
@@ -96,6 +99,7 @@ func (f *flusher) send(ctx context.Context) error {
 				return err
 			}
 			batch = batch[:0]
+			now = time.Now() // ages are taken when their chunk ships
 		}
 	}
 	if len(batch) > 0 {

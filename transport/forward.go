@@ -195,7 +195,13 @@ func (a *API) forwardBeats(ctx context.Context, batch []agedBeat) error {
 func (a *API) handleInternalBeats(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	var batch beatBatch
-	if !decodeJSON(w, r, a.opts.MaxInternalBody, &batch) {
+	// Unknown fields are tolerated here (unlike the public API): during a
+	// rolling upgrade a newer node may send more than this leader knows.
+	if tooLarge(w, r, a.opts.MaxInternalBody) {
+		return
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.opts.MaxInternalBody)).Decode(&batch); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid heartbeat batch: %s", jsonErrorText(err))
 		return
 	}
 	if len(batch.Beats) > a.opts.MaxBatchBeats {

@@ -96,6 +96,9 @@ type removePeerRequest struct {
 }
 
 func (a *API) handleRemovePeer(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.operator(w); !ok {
+		return
+	}
 	var req removePeerRequest
 	if !decodeJSON(w, r, a.opts.MaxAdminBody, &req) {
 		return
@@ -106,7 +109,9 @@ func (a *API) handleRemovePeer(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := a.RemovePeer(r.Context(), req.ID); err != nil {
 		var le *leaderError
-		if errors.As(err, &le) {
+		// A 401 from the leader means the servers' cluster secrets differ;
+		// passing it on would tell the admin their own token is wrong.
+		if errors.As(err, &le) && le.status != http.StatusUnauthorized {
 			writeError(w, le.status, "%s", le.msg)
 			return
 		}

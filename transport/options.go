@@ -129,6 +129,9 @@ func (o *Options) setDefaults() error {
 	if o.IntakeUnhealthyAfter <= 0 {
 		o.IntakeUnhealthyAfter = DefaultIntakeUnhealthyAfter
 	}
+	// A healthy node only proves it reaches the leader once per flush; it
+	// must not look unhealthy between two flushes.
+	o.IntakeUnhealthyAfter = max(o.IntakeUnhealthyAfter, 3*o.FlushInterval)
 	if o.MaxHeartbeatBody <= 0 {
 		o.MaxHeartbeatBody = DefaultMaxHeartbeatBody
 	}

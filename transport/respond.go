@@ -76,7 +76,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 		}
 		return false
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		writeError(w, http.StatusBadRequest, "invalid JSON body: unexpected data after the object")
 		return false
 	}
