@@ -193,8 +193,13 @@ func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
 	}
+	start := time.Now()
 	f := c.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
+	err := f.Error()
+	if obs := c.opts.ObserveApply; obs != nil {
+		obs(time.Since(start), err)
+	}
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return nil, 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		}

@@ -36,6 +36,9 @@ type Options struct {
 	// LeadershipChanged, if set, hears every gain (true) and loss (false)
 	// of leadership on this node, for metrics.
 	LeadershipChanged func(isLeader bool)
+	// ObserveApply, if set, hears how long each Raft apply this node
+	// proposed took, and its error, for metrics.
+	ObserveApply func(d time.Duration, err error)
 
 	Logger hclog.Logger
 

@@ -11,21 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// StateSource is the replicated state the cluster-wide metrics come from.
-type StateSource interface {
-	Stats() fsm.Stats
-}
-
-// RaftSource is this node's consensus view.
-type RaftSource interface {
-	IsLeader() bool
-	Term() uint64
-	CommitIndex() uint64
-	AppliedIndex() uint64
-	LastContact() time.Time
-}
-
-// Options configures the collectors.
+// Options configures the collectors. Only State and Raft are needed for the
+// metrics in API.md; every other source is optional and its metrics are
+// left out when it is missing.
 type Options struct {
 	State    StateSource
 	Raft     RaftSource
@@ -33,6 +21,17 @@ type Options struct {
 	Revision string
 	// PendingBeats reports machines waiting in this node's coalescer.
 	PendingBeats func() int
+	// Gossip adds lunasentri_gossip_members{status} and
+	// lunasentri_gossip_health_score. When nil, Raft is used if it also
+	// implements GossipSource.
+	Gossip GossipSource
+	// Ready adds lunasentri_node_ready. When nil, Raft is used if it also
+	// implements ReadySource.
+	Ready ReadySource
+	// PerMachine adds lunasentri_machine_up{machine} (1 online, 0
+	// otherwise) for every machine: one series per machine, so only for
+	// small fleets. Off by default; needs a State that lists machines.
+	PerMachine bool
 }
 
 // Metrics holds the collectors other packages update. Everything else is
@@ -48,13 +47,30 @@ type Metrics struct {
 	HeartbeatBatchSize   prometheus.Histogram
 	HeartbeatFlush       prometheus.Histogram
 	HeartbeatFlushErrors prometheus.Counter
+	// RaftApply is the time the leader takes to commit and apply one Raft
+	// entry; RaftApplyErrors counts applies that failed.
+	RaftApply       prometheus.Histogram
+	RaftApplyErrors prometheus.Counter
 
 	state *stateCollector
 }
 
+// Notification outcomes (API.md).
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeRetried   = "retried"
+	OutcomeFailed    = "failed"
+)
+
 // New creates a registry with every LunaSentri collector plus the Go and
-// process collectors.
+// process collectors. It never touches the global registry.
 func New(opts Options) *Metrics {
+	if opts.Gossip == nil {
+		opts.Gossip, _ = opts.Raft.(GossipSource)
+	}
+	if opts.Ready == nil {
+		opts.Ready, _ = opts.Raft.(ReadySource)
+	}
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: reg,
@@ -94,27 +110,35 @@ func New(opts Options) *Metrics {
 			Name: "lunasentri_heartbeat_flush_errors_total",
 			Help: "Heartbeat flushes that could not reach the leader (beats kept for the next flush).",
 		}),
+		RaftApply: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lunasentri_raft_apply_seconds",
+			Help:    "Time for the leader to commit and apply one Raft entry.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}),
+		RaftApplyErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lunasentri_raft_apply_errors_total",
+			Help: "Raft applies on this node that failed (lost leadership, timeout, shutdown).",
+		}),
 	}
 	for _, ct := range []string{fsm.ChannelWebhook, fsm.ChannelTelegram} {
-		for _, o := range []string{"delivered", "retried", "failed"} {
+		for _, o := range []string{OutcomeDelivered, OutcomeRetried, OutcomeFailed} {
 			m.Notifications.WithLabelValues(ct, o)
 		}
 	}
-	reg.MustRegister(
-		m.HeartbeatsReceived, m.LeaderChanges, m.Notifications, m.NotificationDelay,
-		m.DetectionDelay, m.HeartbeatBatchSize, m.HeartbeatFlush, m.HeartbeatFlushErrors,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	m.state = newStateCollector(opts)
-	reg.MustRegister(m.state)
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "lunasentri_build_info",
 		Help:        "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": opts.Version, "revision": opts.Revision, "goversion": runtime.Version()},
 	})
 	buildInfo.Set(1)
-	reg.MustRegister(buildInfo)
+	m.state = newStateCollector(opts)
+	reg.MustRegister(
+		m.HeartbeatsReceived, m.LeaderChanges, m.Notifications, m.NotificationDelay,
+		m.DetectionDelay, m.HeartbeatBatchSize, m.HeartbeatFlush, m.HeartbeatFlushErrors,
+		m.RaftApply, m.RaftApplyErrors, buildInfo, m.state,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 	return m
 }
 
@@ -124,8 +148,8 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // SetPendingBeats sets the source of the coalescer-size gauge; the API is
-// built after the metrics, so it is wired late.
-func (m *Metrics) SetPendingBeats(f func() int) { m.state.opts.PendingBeats = f }
+// built after the metrics, so it is wired late. Safe during scrapes.
+func (m *Metrics) SetPendingBeats(f func() int) { m.state.pendingBeats.Store(&f) }
 
 // ObserveFlush records one heartbeat flush.
 func (m *Metrics) ObserveFlush(beats int, d time.Duration, err error) {
@@ -135,6 +159,15 @@ func (m *Metrics) ObserveFlush(beats int, d time.Duration, err error) {
 	}
 	m.HeartbeatBatchSize.Observe(float64(beats))
 	m.HeartbeatFlush.Observe(d.Seconds())
+}
+
+// ObserveApply records one Raft apply on the leader.
+func (m *Metrics) ObserveApply(d time.Duration, err error) {
+	if err != nil {
+		m.RaftApplyErrors.Inc()
+		return
+	}
+	m.RaftApply.Observe(d.Seconds())
 }
 
 // NotificationOutcome counts one delivery attempt's outcome.

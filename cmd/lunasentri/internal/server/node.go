@@ -100,19 +100,17 @@ func Start(opts Options) (*Node, error) {
 	}
 
 	var leaderWork func(context.Context)
+	late := &lateMetrics{}
 	n.Cluster, err = cluster.New(cluster.Options{
 		NodeID: opts.NodeID, DataDir: opts.DataDir,
 		RaftBind: opts.RaftAddr, RaftAdvertise: raftAdv,
 		GossipBind: opts.GossipAddr, GossipAdvertise: gossipAdv,
 		HTTPAdvertise:   httpAdv,
 		BootstrapExpect: opts.BootstrapExpect, Join: opts.Join,
-		FSM:        n.FSM,
-		LeaderWork: func(ctx context.Context) { leaderWork(ctx) },
-		LeadershipChanged: func(bool) {
-			if n.Metrics != nil {
-				n.Metrics.LeaderChanges.Inc()
-			}
-		},
+		FSM:                 n.FSM,
+		LeaderWork:          func(ctx context.Context) { leaderWork(ctx) },
+		LeadershipChanged:   late.leadershipChanged,
+		ObserveApply:        late.observeApply,
 		Logger:              opts.Logger,
 		RaftConfig:          opts.RaftConfig,
 		GossipProbeInterval: opts.GossipProbeInterval,
@@ -127,8 +125,10 @@ func Start(opts Options) (*Node, error) {
 	}
 
 	n.Metrics = metrics.New(metrics.Options{
-		State: n.FSM, Raft: raftMetrics{n.Cluster}, Version: opts.Version, Revision: opts.Revision,
+		State: n.FSM, Raft: raftMetrics{n.Cluster}, Gossip: raftMetrics{n.Cluster}, Ready: raftMetrics{n.Cluster},
+		Version: opts.Version, Revision: opts.Revision,
 	})
+	late.set(n.Metrics)
 	n.Monitor, err = monitor.New(monitor.Options{
 		Logger: opts.Logger, CheckInterval: opts.CheckInterval, FailoverGrace: opts.FailoverGrace,
 		Source:                livenessSource{fsm: n.FSM, defaultThreshold: opts.OfflineThreshold},
