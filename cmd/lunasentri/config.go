@@ -45,6 +45,7 @@ type serverConfig struct {
 	GossipKey     string
 
 	LeaveOnTerminate    bool
+	PerMachineMetrics   bool
 	ServerStabilization time.Duration
 	DeadServerCleanup   time.Duration
 
@@ -126,6 +127,7 @@ func serverSettings() []setting {
 		{"", "telegram_bot_token", "TELEGRAM_BOT_TOKEN", kindString, "", func(c *serverConfig) any { return &c.TelegramBotToken }},
 		{"", "telegram_api_url", "TELEGRAM_API_URL", kindURL, "", func(c *serverConfig) any { return &c.TelegramAPIURL }},
 		{"max-events", "max_events", "", kindPositiveInt, "`N` finished events kept in the history (default 10000)", func(c *serverConfig) any { return &c.MaxEvents }},
+		{"per-machine-metrics", "per_machine_metrics", "", kindBool, "add lunasentri_machine_up{machine} to /metrics (one series per machine: small fleets only)", func(c *serverConfig) any { return &c.PerMachineMetrics }},
 		{"log-level", "log_level", "", kindLogLevel, "`LEVEL`: trace, debug, info, warn or error (default info)", func(c *serverConfig) any { return &c.LogLevel }},
 		{"log-json", "log_json", "", kindBool, "log in JSON", func(c *serverConfig) any { return &c.LogJSON }},
 	}

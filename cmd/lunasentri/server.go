@@ -79,6 +79,7 @@ func buildServerOptions(cfg serverConfig, logger hclog.Logger) server.Options {
 		ClusterSecret:          cfg.ClusterSecret,
 		GossipKey:              cfg.GossipKey,
 		LeaveOnTerminate:       cfg.LeaveOnTerminate,
+		PerMachineMetrics:      cfg.PerMachineMetrics,
 		ServerStabilization:    cfg.ServerStabilization,
 		DeadServerCleanup:      cfg.DeadServerCleanup,
 		TelegramBotToken:       cfg.TelegramBotToken,

@@ -126,7 +126,7 @@ func Start(opts Options) (*Node, error) {
 
 	n.Metrics = metrics.New(metrics.Options{
 		State: n.FSM, Raft: raftMetrics{n.Cluster}, Gossip: raftMetrics{n.Cluster}, Ready: raftMetrics{n.Cluster},
-		Version: opts.Version, Revision: opts.Revision,
+		Version: opts.Version, Revision: opts.Revision, PerMachine: opts.PerMachineMetrics,
 	})
 	late.set(n.Metrics)
 	n.Monitor, err = monitor.New(monitor.Options{

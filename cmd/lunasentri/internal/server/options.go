@@ -45,6 +45,10 @@ type Options struct {
 	ServerStabilization time.Duration
 	DeadServerCleanup   time.Duration
 
+	// PerMachineMetrics adds lunasentri_machine_up{machine} to /metrics:
+	// one series per machine, for small fleets only. Off by default.
+	PerMachineMetrics bool
+
 	// MaxEvents bounds the event history (finished events). Default 10000.
 	MaxEvents int
 
