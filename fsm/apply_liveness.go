@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -12,6 +13,10 @@ import (
 // a cut-off node proves nothing about now, and acting on it would send a
 // recovery alert followed at once by a second offline alert.
 func (f *FSM) heartbeatBatch(index uint64, c HeartbeatBatch, fx *effects) *ApplyResult {
+	if c.At.IsZero() || c.DefaultThreshold <= 0 {
+		// With no threshold an offline machine could never come back.
+		return &ApplyResult{Err: fmt.Errorf("%w: heartbeat batch needs a time and a positive default threshold", ErrBadCommand)}
+	}
 	res := &ApplyResult{}
 	at := c.At.UTC()
 	atNanos := at.UnixNano()

@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"maps"
+	"time"
 )
 
 func (f *FSM) registerMachine(c RegisterMachine) *ApplyResult {
@@ -24,9 +25,10 @@ func (f *FSM) registerMachine(c RegisterMachine) *ApplyResult {
 	}
 	m.Status = StatusUnknown
 	m.StatusChangedAt = m.CreatedAt
-	m.LastSeen = m.LastSeen.UTC()
+	m.LastSeen = time.Time{} // null until the first heartbeat (API.md)
 	f.insertMachine(&m)
 	out := m
+	out.Labels = maps.Clone(m.Labels)
 	return &ApplyResult{Machine: &out}
 }
 
@@ -66,6 +68,7 @@ func (f *FSM) rotateKey(c RotateKey) *ApplyResult {
 	m.KeyHash = c.KeyHash
 	f.keys.put(m.KeyHash, id)
 	out := *m
+	out.Labels = maps.Clone(m.Labels)
 	return &ApplyResult{Machine: &out}
 }
 

@@ -61,15 +61,27 @@ func (f *FSM) sortedChannelNames() []string {
 // evict keeps the history at MaxEvents. An event whose deliveries are still
 // pending is never evicted; the oldest finished ones go first.
 func (f *FSM) evict() {
-	for len(f.events) > f.opts.MaxEvents && len(f.order) > 0 {
-		id := f.order[0]
-		ev, ok := f.events[id]
-		if ok && ev.Pending() {
-			return
-		}
+	excess := len(f.events) - f.opts.MaxEvents
+	for excess > 0 && len(f.order) > 0 && !f.events[f.order[0]].Pending() {
+		delete(f.events, f.order[0])
 		f.order = f.order[1:]
-		delete(f.events, id)
+		excess--
 	}
+	if excess <= 0 || len(f.pendingEvents) == len(f.events) {
+		return
+	}
+	// A pending event heads the history: keep it, evict the oldest finished
+	// events behind it.
+	kept := f.order[:0]
+	for _, id := range f.order {
+		if excess > 0 && !f.events[id].Pending() {
+			delete(f.events, id)
+			excess--
+			continue
+		}
+		kept = append(kept, id)
+	}
+	f.order = kept
 }
 
 // dropPending removes pending deliveries that match; finished ones stay as

@@ -97,7 +97,6 @@ func (f *FSM) reset() {
 	f.pendingCount = 0
 	f.statusCount = map[Status]int{StatusUnknown: 0, StatusOnline: 0, StatusOffline: 0}
 	f.counters = Counters{}
-	f.keys.reset()
 }
 
 // effects collects what observers must hear once the lock is released.

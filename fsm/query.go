@@ -15,7 +15,9 @@ func (f *FSM) Machines(status Status) []Machine {
 		if status != "" && m.Status != status {
 			continue
 		}
-		out = append(out, *m)
+		mm := *m
+		mm.Labels = maps.Clone(m.Labels)
+		out = append(out, mm)
 	}
 	f.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Machine) int { return strings.Compare(a.Name, b.Name) })
@@ -30,7 +32,9 @@ func (f *FSM) MachineByName(name string) (Machine, error) {
 	if !ok {
 		return Machine{}, ErrMachineNotFound
 	}
-	return *f.machines[id], nil
+	m := *f.machines[id]
+	m.Labels = maps.Clone(m.Labels)
+	return m, nil
 }
 
 // MachineCount is the number of registered machines.
@@ -162,5 +166,6 @@ func (f *FSM) Stats() Stats {
 func copyEvent(ev *Event) Event {
 	out := *ev
 	out.Deliveries = slices.Clone(ev.Deliveries)
+	out.Machine.Labels = maps.Clone(ev.Machine.Labels)
 	return out
 }

@@ -121,23 +121,20 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if hdr.Version > snapshotVersion {
 		return fmt.Errorf("snapshot version %d is newer than this binary understands (%d)", hdr.Version, snapshotVersion)
 	}
-	machines := make([]Machine, hdr.Machines)
-	for i := range machines {
-		if err := dec.Decode(&machines[i]); err != nil {
-			return fmt.Errorf("read snapshot machine %d: %w", i, err)
-		}
+	if hdr.Machines < 0 || hdr.Channels < 0 || hdr.Events < 0 {
+		return fmt.Errorf("corrupt snapshot header: negative count")
 	}
-	channels := make([]Channel, hdr.Channels)
-	for i := range channels {
-		if err := dec.Decode(&channels[i]); err != nil {
-			return fmt.Errorf("read snapshot channel %d: %w", i, err)
-		}
+	machines, err := decodeN[Machine](dec, hdr.Machines, "machine")
+	if err != nil {
+		return err
 	}
-	events := make([]Event, hdr.Events)
-	for i := range events {
-		if err := dec.Decode(&events[i]); err != nil {
-			return fmt.Errorf("read snapshot event %d: %w", i, err)
-		}
+	channels, err := decodeN[Channel](dec, hdr.Channels, "channel")
+	if err != nil {
+		return err
+	}
+	events, err := decodeN[Event](dec, hdr.Events, "event")
+	if err != nil {
+		return err
 	}
 
 	f.mu.Lock()
@@ -150,6 +147,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}
 		f.insertMachine(m)
 	}
+	f.keys.replace(machines)
 	for i := range channels {
 		c := &channels[i]
 		if c.Match == nil {
@@ -173,4 +171,18 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		f.opts.Observer.Restored()
 	}
 	return nil
+}
+
+// decodeN reads n records. The count comes from the snapshot, so it only
+// caps the first allocation instead of sizing it.
+func decodeN[T any](dec *json.Decoder, n int, what string) ([]T, error) {
+	out := make([]T, 0, min(n, 1<<16))
+	for i := 0; i < n; i++ {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("read snapshot %s %d: %w", what, i, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

@@ -1,6 +1,9 @@
 package fsm
 
 import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -37,6 +40,50 @@ const (
 // KeyHash is the SHA-256 of a machine's API key. The key itself is never
 // stored or replicated.
 type KeyHash [32]byte
+
+// MarshalText encodes the hash as hex (the zero hash as ""), a third of the
+// size of a JSON array of numbers in commands and snapshots.
+func (h KeyHash) MarshalText() ([]byte, error) {
+	if h == (KeyHash{}) {
+		return []byte{}, nil
+	}
+	out := make([]byte, hex.EncodedLen(len(h)))
+	hex.Encode(out, h[:])
+	return out, nil
+}
+
+// UnmarshalJSON accepts the hex form and the array of 32 numbers that the
+// first snapshots and log entries used.
+func (h *KeyHash) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '[' {
+		var arr [32]byte
+		var nums []int
+		if err := json.Unmarshal(b, &nums); err != nil || len(nums) != len(arr) {
+			return fmt.Errorf("key hash: want 32 bytes")
+		}
+		for i, n := range nums {
+			if n < 0 || n > 255 {
+				return fmt.Errorf("key hash: byte %d out of range", i)
+			}
+			arr[i] = byte(n)
+		}
+		*h = arr
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("key hash: %w", err)
+	}
+	if s == "" {
+		*h = KeyHash{}
+		return nil
+	}
+	if hex.DecodedLen(len(s)) != len(h) {
+		return fmt.Errorf("key hash: want 64 hex characters")
+	}
+	_, err := hex.Decode(h[:], []byte(s))
+	return err
+}
 
 // Machine is one monitored machine as replicated by Raft.
 type Machine struct {
