@@ -18,7 +18,7 @@ import (
 const raftUsage = `Usage: lunasentri raft <subcommand> [flags]
 
 Subcommands:
-  list-peers         the Raft configuration: servers, suffrage, leader
+  peers              the Raft configuration: servers, suffrage, leader (alias list-peers)
   remove-peer ID     remove a server from the Raft configuration (through the leader)
 
 Every subcommand takes -address, -token and -json.
