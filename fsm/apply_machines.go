@@ -20,8 +20,10 @@ func (f *FSM) registerMachine(c RegisterMachine) *ApplyResult {
 	if len(f.machines) >= f.opts.MaxMachines {
 		return &ApplyResult{Err: fmt.Errorf("%w: at most %d machines", ErrLimit, f.opts.MaxMachines)}
 	}
-	if m.Labels == nil {
-		m.Labels = map[string]string{}
+	if len(m.Labels) == 0 {
+		// No labels: no map. An empty map per machine costs ~50 bytes at a
+		// million machines for nothing; the API shows {} either way.
+		m.Labels = nil
 	}
 	m.Status = StatusUnknown
 	m.StatusChangedAt = m.CreatedAt

@@ -52,8 +52,8 @@ func TestRegisterMachine_Table(t *testing.T) {
 			if m.Status != fsm.StatusUnknown || !m.LastSeen.IsZero() || !m.StatusChangedAt.Equal(t0) {
 				t.Fatalf("new machine: status %s last_seen %v changed %v", m.Status, m.LastSeen, m.StatusChangedAt)
 			}
-			if m.Labels == nil {
-				t.Fatal("labels are nil, want an empty map")
+			if len(m.Labels) != len(tt.machine.Labels) {
+				t.Fatalf("labels = %v, want %v", m.Labels, tt.machine.Labels)
 			}
 			if res.Machine == nil || res.Machine.ID != tt.machine.ID {
 				t.Fatalf("result machine %+v", res.Machine)

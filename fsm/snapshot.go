@@ -142,8 +142,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.counters = hdr.Counters
 	for i := range machines {
 		m := &machines[i]
-		if m.Labels == nil {
-			m.Labels = map[string]string{}
+		if len(m.Labels) == 0 {
+			m.Labels = nil
 		}
 		f.insertMachine(m)
 	}

@@ -187,7 +187,7 @@ func TestRestore_OlderVersionAndUnknownFieldsAccepted(t *testing.T) {
 	if st.TransitionsOffline != 3 || st.Machines[fsm.StatusOnline] != 1 {
 		t.Fatalf("stats = %+v", st)
 	}
-	if m, err := f.MachineByName("web1"); err != nil || m.Labels == nil {
+	if m, err := f.MachineByName("web1"); err != nil || len(m.Labels) != 0 {
 		t.Fatalf("machine = %+v, %v", m, err)
 	}
 }

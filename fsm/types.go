@@ -91,7 +91,7 @@ type Machine struct {
 	Name        string            `json:"name"`
 	Hostname    string            `json:"hostname"`
 	Description string            `json:"description"`
-	Labels      map[string]string `json:"labels"`
+	Labels      map[string]string `json:"labels,omitempty"` // nil when none
 	// OfflineThreshold overrides the cluster default when non-zero.
 	OfflineThreshold time.Duration `json:"offline_threshold"`
 	KeyHash          KeyHash       `json:"key_hash"`
