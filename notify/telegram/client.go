@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/time/rate"
@@ -34,8 +32,6 @@ const (
 	MaxRetryAfter = time.Hour
 	// maxResponseBody bounds how much of an answer we read.
 	maxResponseBody = 64 << 10
-	// maxErrorBody bounds how much of a non-JSON answer goes into an error.
-	maxErrorBody = 256
 	// tokenMark replaces the bot token wherever it would appear.
 	tokenMark = "REDACTED"
 )
@@ -225,7 +221,7 @@ func (c *Client) send(ctx context.Context, s *chatState, chatID, text string) (b
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
 		// A token with characters a URL cannot hold; the error repeats the URL.
-		return false, c.wrap("telegram: build request for "+c.shown+": "+reason(err), unwrapURLError(err))
+		return false, c.wrap("telegram: build request for "+c.shown+": "+reason(err), notify.UnwrapURLError(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 
@@ -234,7 +230,7 @@ func (c *Client) send(ctx context.Context, s *chatState, chatID, text string) (b
 		if cerr := ctx.Err(); cerr != nil {
 			return true, c.wrap("telegram: post "+c.shown+": "+cerr.Error(), cerr)
 		}
-		return true, c.wrap("telegram: post "+c.shown+": "+reason(err), unwrapURLError(err))
+		return true, c.wrap("telegram: post "+c.shown+": "+reason(err), notify.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -252,7 +248,7 @@ func (c *Client) send(ctx context.Context, s *chatState, chatID, text string) (b
 		MigrateToChatID: ar.Parameters.MigrateToChatID,
 	}
 	if jsonErr != nil || apiErr.Description == "" {
-		apiErr.Description = c.scrub(excerpt(raw))
+		apiErr.Description = c.scrub(notify.Excerpt(raw))
 	}
 	code := resp.StatusCode
 	if code == http.StatusOK {
@@ -337,33 +333,4 @@ func (c *Client) scrub(s string) string {
 	return s
 }
 
-// unwrapURLError drops *url.Error, whose text is the full URL with the
-// token in it.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func reason(err error) string { return unwrapURLError(err).Error() }
-
-// excerpt turns the start of a body into one short, printable line.
-func excerpt(b []byte) string {
-	truncated := len(b) > maxErrorBody
-	if truncated {
-		b = b[:maxErrorBody]
-	}
-	s := strings.ToValidUTF8(string(b), "")
-	if truncated {
-		s += "…"
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
-}
+func reason(err error) string { return notify.UnwrapURLError(err).Error() }

@@ -3,15 +3,12 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/lunasentri/lunasentri/notify"
 )
@@ -28,9 +25,6 @@ const (
 	// dropped with the connection. A receiver returning megabytes must not
 	// cost us memory.
 	maxResponseBody = 64 << 10
-	// maxErrorBody is how much of a failed response ends up in the error
-	// (and so in the replicated event's last_error).
-	maxErrorBody = 256
 )
 
 // Options configures a Notifier for one webhook channel.
@@ -127,7 +121,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 		if cerr := ctx.Err(); cerr != nil {
 			return true, n.wrap("webhook: post "+n.redacted+": "+cerr.Error(), cerr)
 		}
-		return true, n.wrap("webhook: post "+n.redacted+": "+reason(err), unwrapURLError(err))
+		return true, n.wrap("webhook: post "+n.redacted+": "+reason(err), notify.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	// Read a bounded prefix only. Closing without draining the rest costs the
@@ -140,7 +134,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	se := &StatusError{
 		StatusCode: resp.StatusCode,
 		Status:     resp.Status,
-		Body:       n.scrub(excerpt(snippet)),
+		Body:       n.scrub(notify.Excerpt(snippet)),
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		if loc := resp.Header.Get("Location"); loc != "" {
@@ -256,33 +250,4 @@ func (n *Notifier) scrub(s string) string {
 	return s
 }
 
-// unwrapURLError drops *url.Error, whose text repeats the unredacted URL.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func reason(err error) string { return unwrapURLError(err).Error() }
-
-// excerpt turns the start of a response body into one short, printable line.
-func excerpt(b []byte) string {
-	truncated := len(b) > maxErrorBody
-	if truncated {
-		b = b[:maxErrorBody]
-	}
-	s := strings.ToValidUTF8(string(b), "")
-	if truncated {
-		// The cut may have split a multi-byte rune; ToValidUTF8 dropped it.
-		s += "…"
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
-}
+func reason(err error) string { return notify.UnwrapURLError(err).Error() }
