@@ -69,6 +69,10 @@ type procCluster struct {
 	extra []string // flags every server gets
 	env   []string
 	mu    sync.Mutex
+	// expect is -bootstrap-expect for the original servers; servers added
+	// later join by gossip only.
+	expect   int
+	joinOnly map[int][]string
 }
 
 func freePorts(t testing.TB, n int) []int {
@@ -93,7 +97,7 @@ func freePorts(t testing.TB, n int) []int {
 // the extra flags.
 func newProcCluster(t testing.TB, n int, extra []string, env ...string) *procCluster {
 	t.Helper()
-	pc := &procCluster{t: t, dir: t.TempDir(), extra: extra, env: env}
+	pc := &procCluster{t: t, dir: t.TempDir(), extra: extra, env: env, expect: n, joinOnly: map[int][]string{}}
 	ports := freePorts(t, 3*n)
 	var join []string
 	for i := range n {
@@ -137,9 +141,13 @@ func (pc *procCluster) start(i int, join []string) {
 	args := []string{"server",
 		"-node-id", p.name, "-data-dir", p.dataDir,
 		"-http-addr", p.httpAddr, "-raft-addr", p.raftAddr, "-gossip-addr", p.gossipAddr,
-		"-bootstrap-expect", fmt.Sprint(len(pc.procs)),
 		"-join", strings.Join(join, ","),
 		"-admin-token", adminToken,
+	}
+	if only, ok := pc.joinOnly[i]; ok {
+		args[len(args)-3] = strings.Join(only, ",")
+	} else {
+		args = append(args, "-bootstrap-expect", fmt.Sprint(pc.expect))
 	}
 	args = append(args, pc.extra...)
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -162,6 +170,28 @@ func (pc *procCluster) start(i int, join []string) {
 	pc.mu.Lock()
 	p.cmd, p.exited = cmd, exited
 	pc.mu.Unlock()
+}
+
+// addJoiner starts one more server given only -join with one peer's gossip
+// address (no -bootstrap-expect), as an operator adds a server.
+func (pc *procCluster) addJoiner(peer int) int {
+	pc.t.Helper()
+	ports := freePorts(pc.t, 3)
+	i := len(pc.procs)
+	p := &proc{
+		name:       fmt.Sprintf("node%d", i+1),
+		httpAddr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		raftAddr:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		gossipAddr: fmt.Sprintf("127.0.0.1:%d", ports[2]),
+	}
+	p.dataDir = filepath.Join(pc.dir, p.name)
+	p.logPath = filepath.Join(pc.dir, p.name+".log")
+	pc.mu.Lock()
+	pc.procs = append(pc.procs, p)
+	pc.joinOnly[i] = []string{pc.procs[peer].gossipAddr}
+	pc.mu.Unlock()
+	pc.start(i, nil)
+	return i
 }
 
 // restart starts a stopped node again from its data dir.
@@ -422,4 +452,13 @@ func (pc *procCluster) beater(key string, every time.Duration) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// runCLI runs the lunasentri binary with args and returns its output.
+func runCLI(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
+	return string(out), err
 }
