@@ -247,3 +247,26 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestReadiness_TurnsUnreadySoonAfterLosingTheLeader(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	leader := tc.leader()
+	f := tc.follower()
+	waitFor(t, 10*time.Second, "follower ready", func() bool {
+		return call(t, "GET", tc.url(f)+"/readyz", "", nil, nil) == 200
+	})
+	// Take away both other servers: no quorum, no leader for f.
+	for i := range tc.nodes {
+		if i != f {
+			tc.halt(i)
+		}
+	}
+	lost := time.Now()
+	waitFor(t, 10*time.Second, "follower not ready", func() bool {
+		return call(t, "GET", tc.url(f)+"/readyz", "", nil, nil) == 503
+	})
+	if d := time.Since(lost); d > 5*time.Second {
+		t.Fatalf("readyz took %s to turn 503", d)
+	}
+	t.Logf("readyz 503 %s after the leader (node%d) was lost", time.Since(lost).Round(time.Millisecond), leader+1)
+}
