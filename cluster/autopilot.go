@@ -145,8 +145,8 @@ func (ap *autopilot) promote(ctx context.Context, servers []raft.Server, members
 	}
 }
 
-// removeDead removes servers that left gossip, or failed in it longer than
-// DeadServerCleanup, as long as the voters left stay at or above
+// removeDead removes servers that failed in gossip (or left it without
+// leaving Raft) longer than DeadServerCleanup ago, as long as the voters left stay at or above
 // bootstrap-expect and keep a live quorum.
 func (ap *autopilot) removeDead(servers []raft.Server, members map[string]memberEntry) {
 	c := ap.c
@@ -158,10 +158,12 @@ func (ap *autopilot) removeDead(servers []raft.Server, members map[string]member
 		if !ok {
 			continue // never heard of in gossip since we started: no evidence
 		}
-		switch {
-		case m.status == GossipLeft:
-		case m.status == GossipFailed && time.Since(m.since) >= c.opts.DeadServerCleanup:
-		default:
+		// A server that left gossip without leaving Raft is restarting
+		// (SIGTERM without -leave-on-terminate): it gets the same cleanup
+		// time as a failed one, so a rolling restart does not churn the
+		// configuration. An explicit leave removes itself from Raft.
+		gone := m.status == GossipFailed || m.status == GossipLeft
+		if !gone || time.Since(m.since) < c.opts.DeadServerCleanup {
 			continue
 		}
 		if s.Suffrage == raft.Voter {

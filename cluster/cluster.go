@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -40,6 +41,8 @@ type Cluster struct {
 	leaderCancel context.CancelFunc
 	leaderDone   chan struct{}
 	stopping     bool
+	// leaving is announced in gossip metadata before a graceful leave.
+	leaving atomic.Bool
 }
 
 // New opens the stores, starts Raft and gossip, and begins joining and
@@ -160,6 +163,10 @@ func (c *Cluster) shutdown(leaveGossip bool) error {
 		c.StopLeaderWork()
 		if c.gossip != nil {
 			if leaveGossip {
+				// Announce the intent first so peers record "left", not
+				// "failed", when we go.
+				c.leaving.Store(true)
+				c.refreshMeta()
 				if lerr := c.gossip.Leave(2 * time.Second); lerr != nil {
 					c.logger.Warn("leave gossip", "error", lerr)
 				}

@@ -22,6 +22,10 @@ type nodeMeta struct {
 	// HasState: this server is (or was) part of a Raft cluster, so nobody
 	// may bootstrap a new one with it.
 	HasState bool `json:"state"`
+	// Leaving: the server announced a graceful leave. memberlist cannot
+	// tell a leave from a failure in NotifyLeave (its nodeState.State
+	// shadows Node.State), so we carry the intent ourselves, as Serf does.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Gossip statuses reported by Members (API.md).
@@ -168,7 +172,8 @@ func (e eventDelegate) NotifyJoin(n *memberlist.Node) {
 
 func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
 	status := GossipFailed
-	if n.State == memberlist.StateLeft {
+	var meta nodeMeta
+	if json.Unmarshal(n.Meta, &meta) == nil && meta.Leaving {
 		status = GossipLeft
 	}
 	e.c.members.set(n, status)
@@ -188,6 +193,7 @@ func (c *Cluster) localMeta() nodeMeta {
 		RaftAddr:        c.opts.RaftAdvertise,
 		BootstrapExpect: c.opts.BootstrapExpect,
 		HasState:        c.hasRaftState(),
+		Leaving:         c.leaving.Load(),
 	}
 }
 

@@ -166,3 +166,34 @@ func (s clusterState) equal(o clusterState) bool {
 	}
 	return true
 }
+
+// TestE2E_LeaveOnTerminate: SIGTERM on a server started with
+// -leave-on-terminate removes it from Raft before it exits.
+func TestE2E_LeaveOnTerminate(t *testing.T) {
+	pc := newProcCluster(t, 3, []string{"-leave-on-terminate"})
+	leader := pc.leader(30 * time.Second)
+	f := pc.follower(leader)
+	name := pc.procs[f].name
+	pc.stop(f)
+	var raft struct {
+		Servers []struct {
+			ID string `json:"id"`
+		} `json:"servers"`
+	}
+	waitFor(t, 10*time.Second, name+" gone from the raft configuration", func() bool {
+		raft.Servers = nil
+		if api("GET", pc.url(leader)+"/v1/cluster/raft", adminToken, nil, &raft) != http.StatusOK {
+			return false
+		}
+		for _, s := range raft.Servers {
+			if s.ID == name {
+				return false
+			}
+		}
+		return len(raft.Servers) == 2
+	})
+	if s := pc.members(leader)[name].GossipStatus; s != "left" {
+		t.Fatalf("%s gossip status = %q, want left", name, s)
+	}
+	pc.register(leader, map[string]any{"name": "after-leave"})
+}

@@ -53,6 +53,7 @@ func Run(ctx context.Context, opts Options) error {
 	select {
 	case <-ctx.Done():
 		if n.opts.LeaveOnTerminate {
+			n.logger.Info("terminating with -leave-on-terminate: leaving the cluster first")
 			lctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			if err := n.Leave(lctx); err != nil {
 				n.logger.Error("leave on terminate failed; stopping anyway", "error", err)

@@ -52,7 +52,10 @@ func (o operator) RestoreSnapshot(r io.Reader) error {
 	return err
 }
 
-func (o operator) Leave(ctx context.Context) error { return o.n.Leave(ctx) }
+func (o operator) Leave(ctx context.Context) error {
+	o.n.logger.Info("leave requested through the API")
+	return o.n.Leave(ctx)
+}
 
 // Leave takes this node out of the cluster: a leader hands leadership over
 // first, then the leader removes this node from Raft, and the node shuts
