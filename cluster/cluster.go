@@ -121,7 +121,7 @@ func (c *Cluster) startRaft() error {
 		store.Close()
 		return fmt.Errorf("check raft state: %w", err)
 	}
-	r, err := raft.NewRaft(cfg, c.opts.FSM, logs, store, snaps, trans)
+	r, err := raft.NewRaft(cfg, c.opts.FSM, logs, store, snaps, unpipelinedTransport{trans})
 	if err != nil {
 		trans.Close()
 		store.Close()
@@ -151,6 +151,16 @@ func (c *Cluster) closeRaft() {
 // stores, in that order. The HTTP server is stopped by the caller before.
 func (c *Cluster) Shutdown() error { return c.shutdown(true) }
 
+// AnnounceLeaving tells peers through gossip metadata that this server is
+// going away on purpose: the leader will not add it back to Raft, and peers
+// record it as left rather than failed once it is gone.
+func (c *Cluster) AnnounceLeaving() {
+	if c.leaving.Swap(true) {
+		return
+	}
+	c.refreshMeta()
+}
+
 // Halt stops like a crash would, as far as peers can tell: no gossip leave,
 // no leadership transfer. Peers see the node fail. For failure tests and
 // for stopping a node that must not announce anything.
@@ -165,8 +175,7 @@ func (c *Cluster) shutdown(leaveGossip bool) error {
 			if leaveGossip {
 				// Announce the intent first so peers record "left", not
 				// "failed", when we go.
-				c.leaving.Store(true)
-				c.refreshMeta()
+				c.AnnounceLeaving()
 				if lerr := c.gossip.Leave(2 * time.Second); lerr != nil {
 					c.logger.Warn("leave gossip", "error", lerr)
 				}

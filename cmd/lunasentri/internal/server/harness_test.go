@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +56,7 @@ func fastRaft(c *raft.Config) {
 
 func newTestCluster(t testing.TB, n int, tweak func(i int, o *Options)) *testCluster {
 	t.Helper()
+	gateFor(t)
 	tc := &testCluster{t: t, dir: t.TempDir()}
 	ports := freePorts(t, 3*n)
 	var gossip []string
@@ -170,10 +172,45 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// testWriter sends a node's log to its test. memberlist's Shutdown does not
+// wait for all of its goroutines, so a line can come after the test ended:
+// once the test's cleanups are done, lines are dropped (testing panics on
+// a Log after completion).
 type testWriter struct{ t testing.TB }
 
+type testLogGate struct {
+	mu   sync.Mutex
+	done bool
+}
+
+var testLogGates sync.Map // testing.TB → *testLogGate
+
+func gateFor(t testing.TB) *testLogGate {
+	g, loaded := testLogGates.LoadOrStore(t, &testLogGate{})
+	gate := g.(*testLogGate)
+	if !loaded {
+		// Registered first, so it runs after every other cleanup.
+		t.Cleanup(func() {
+			gate.mu.Lock()
+			gate.done = true
+			gate.mu.Unlock()
+			testLogGates.Delete(t)
+		})
+	}
+	return gate
+}
+
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+	g, ok := testLogGates.Load(w.t)
+	if !ok {
+		return len(p), nil
+	}
+	gate := g.(*testLogGate)
+	gate.mu.Lock()
+	defer gate.mu.Unlock()
+	if !gate.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
