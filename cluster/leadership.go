@@ -104,11 +104,18 @@ func (c *Cluster) TransferLeadership() {
 	if c.raft.State() != raft.Leader {
 		return
 	}
-	if err := c.raft.LeadershipTransfer().Error(); err != nil {
-		c.logger.Warn("leadership transfer failed", "error", err)
+	// Hand over to a voter gossip shows alive: raft's own pick may be a
+	// dead peer, and its TimeoutNow then waits out the transport timeout.
+	target, ok := c.aliveVoter()
+	if !ok {
+		c.logger.Warn("no live voter to hand leadership to; peers will elect after the timeout")
 		return
 	}
-	c.logger.Info("leadership transferred")
+	if err := c.raft.LeadershipTransferToServer(target.ID, target.Address).Error(); err != nil {
+		c.logger.Warn("leadership transfer failed", "to", target.ID, "error", err)
+		return
+	}
+	c.logger.Info("leadership transferred", "to", target.ID)
 }
 
 // RestartLeaderWork stops and restarts leader work if this node leads, so
@@ -121,4 +128,22 @@ func (c *Cluster) RestartLeaderWork() {
 	if c.raft.State() == raft.Leader {
 		c.establishLeadership()
 	}
+}
+
+// aliveVoter picks another voter that gossip shows alive.
+func (c *Cluster) aliveVoter() (raft.Server, bool) {
+	cf := c.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return raft.Server{}, false
+	}
+	members := c.members.all(c.opts.NodeID)
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == raft.ServerID(c.opts.NodeID) || s.Suffrage != raft.Voter {
+			continue
+		}
+		if m, ok := members[string(s.ID)]; ok && m.status == GossipAlive && !m.meta.Leaving {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
 }

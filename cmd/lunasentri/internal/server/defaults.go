@@ -109,7 +109,13 @@ func advertiseAddr(bind, advertise string) (string, error) {
 	}
 	switch {
 	case advertise != "":
-		host = advertise
+		// memberlist takes only an IP, and Raft would resolve a name once
+		// while gossip carried the raw name: resolve it here, once.
+		ip, err := resolveIPv4(advertise)
+		if err != nil {
+			return "", fmt.Errorf("-advertise %q: %w", advertise, err)
+		}
+		host = ip
 	case host == "" || host == "0.0.0.0" || host == "::":
 		ip, err := firstPrivateIPv4()
 		if err != nil {
@@ -118,6 +124,26 @@ func advertiseAddr(bind, advertise string) (string, error) {
 		host = ip
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// resolveIPv4 returns host if it is an IP, else its first IPv4 address.
+func resolveIPv4(host string) (string, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.String(), nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return "", err
+	}
+	for _, ip := range ips {
+		if ip4 := ip.To4(); ip4 != nil {
+			return ip4.String(), nil
+		}
+	}
+	if len(ips) > 0 {
+		return ips[0].String(), nil
+	}
+	return "", errors.New("no address found")
 }
 
 func firstPrivateIPv4() (string, error) {
