@@ -115,7 +115,11 @@ func (a *API) handleTestChannel(w http.ResponseWriter, r *http.Request) {
 		a.runChannelTest(ctx, w, name)
 		return
 	}
-	err := a.callLeader(ctx, "/internal/v1/channels/"+name+"/test", "application/json", nil, nil)
+	// The leader's own send may take the channel's full timeout (10s): only
+	// this handler's context bounds the wait, so its 502 gets back here.
+	client := *a.opts.HTTPClient
+	client.Timeout = 0
+	err := a.callLeaderWith(ctx, &client, "/internal/v1/channels/"+name+"/test", "application/json", nil, nil)
 	var le *leaderError
 	switch {
 	case err == nil:

@@ -99,6 +99,11 @@ func asApplyResult(v any) *fsm.ApplyResult {
 
 // callLeader POSTs to the leader's internal endpoint and decodes its answer.
 func (a *API) callLeader(ctx context.Context, path, contentType string, body []byte, out any) error {
+	return a.callLeaderWith(ctx, a.opts.HTTPClient, path, contentType, body, out)
+}
+
+// callLeaderWith is callLeader with a chosen client (and so timeout).
+func (a *API) callLeaderWith(ctx context.Context, client *http.Client, path, contentType string, body []byte, out any) error {
 	_, addr, ok := a.opts.Consensus.Leader()
 	if !ok || addr == "" {
 		return errNoLeader
@@ -109,7 +114,7 @@ func (a *API) callLeader(ctx context.Context, path, contentType string, body []b
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set(clusterSecretHeader, a.opts.ClusterSecret)
-	resp, err := a.opts.HTTPClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("reach leader: %w", err)
 	}
