@@ -28,7 +28,6 @@ const (
 // hookReq is one request a hookReceiver saw.
 type hookReq struct {
 	DeliveryID, Event, Machine string
-	At                         time.Time
 	SigValid                   bool
 	Problem                    string // "" when body and headers are as API.md says
 	Status                     int    // our answer; 0 while held
@@ -58,7 +57,7 @@ func newHookReceiver(t *testing.T, secret string) *hookReceiver {
 
 func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	rq := &hookReq{At: time.Now(), DeliveryID: r.Header.Get(webhook.HeaderDelivery)}
+	rq := &hookReq{DeliveryID: r.Header.Get(webhook.HeaderDelivery)}
 	rq.SigValid = webhook.Verify(h.secret, r.Header, body, 0, time.Now()) == nil
 	rq.Event, rq.Machine, rq.Problem = checkHook(r, body)
 	h.mu.Lock()
@@ -78,9 +77,7 @@ func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	if hang {
 		<-released
 	}
-	h.mu.Lock()
-	rq.Status = status
-	h.mu.Unlock()
+	h.set(func(*hookReceiver) { rq.Status = status })
 	w.WriteHeader(status)
 	if status == http.StatusBadRequest {
 		fmt.Fprint(w, `{"error":"payload rejected by receiver"}`)
@@ -91,17 +88,20 @@ func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 // machine name and the first problem found.
 func checkHook(r *http.Request, body []byte) (event, machine, problem string) {
 	var p struct {
-		Event      string `json:"event"`
-		ID         string `json:"id"`
-		OccurredAt string `json:"occurred_at"`
-		Machine    map[string]json.RawMessage
+		Event      string                     `json:"event"`
+		ID         string                     `json:"id"`
+		OccurredAt string                     `json:"occurred_at"`
+		Machine    map[string]json.RawMessage `json:"machine"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return "", "", "body: " + err.Error()
 	}
 	var name string
 	_ = json.Unmarshal(p.Machine["name"], &name)
-	problems := []string{}
+	var problems []string
+	if p.Event != "machine.offline" && p.Event != "machine.online" && p.Event != "test" {
+		problems = append(problems, "event "+p.Event)
+	}
 	if _, err := time.Parse(time.RFC3339, p.OccurredAt); err != nil {
 		problems = append(problems, "occurred_at "+p.OccurredAt)
 	}
@@ -121,10 +121,7 @@ func checkHook(r *http.Request, body []byte) (event, machine, problem string) {
 	if !strings.HasPrefix(r.Header.Get("User-Agent"), "LunaSentri-Webhook/") {
 		problems = append(problems, "user agent "+r.Header.Get("User-Agent"))
 	}
-	if len(problems) > 0 {
-		return p.Event, name, strings.Join(problems, "; ")
-	}
-	return p.Event, name, ""
+	return p.Event, name, strings.Join(problems, "; ")
 }
 
 func (h *hookReceiver) url() string { return h.srv.URL + "/hook" }
@@ -169,8 +166,10 @@ func (h *hookReceiver) accepted() map[string]int {
 
 // tgMsg is one sendMessage call the Telegram stand-in saw.
 type tgMsg struct {
-	ChatID, Text, ParseMode string
-	Status                  int
+	ChatID    string `json:"chat_id"`
+	Text      string `json:"text"`
+	ParseMode string `json:"parse_mode"`
+	Status    int    `json:"-"`
 }
 
 // tgStandin serves POST /bot<TOKEN>/sendMessage like the Bot API and can
@@ -191,15 +190,10 @@ func newTgStandin(t *testing.T) *tgStandin {
 			fmt.Fprint(w, `{"ok":false,"error_code":404,"description":"Not Found"}`)
 			return
 		}
-		var m struct {
-			ChatID    string `json:"chat_id"`
-			Text      string `json:"text"`
-			ParseMode string `json:"parse_mode"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&m)
+		msg := tgMsg{Status: http.StatusOK}
+		_ = json.NewDecoder(r.Body).Decode(&msg)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		msg := tgMsg{ChatID: m.ChatID, Text: m.Text, ParseMode: m.ParseMode, Status: http.StatusOK}
 		if s.limitNext > 0 {
 			s.limitNext--
 			msg.Status = http.StatusTooManyRequests
@@ -322,14 +316,8 @@ func TestChannels_CreateThroughFollowerValidatesAndNeverShowsSecrets(t *testing.
 	}
 	for i := range tc.nodes {
 		waitFor(t, 5*time.Second, "channels replicated", func() bool {
-			req, _ := http.NewRequest("GET", tc.url(i)+"/v1/channels", nil)
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return false
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			var raw json.RawMessage
+			call(t, "GET", tc.url(i)+"/v1/channels", testToken, nil, &raw)
 			if bytes.Contains(raw, []byte(secretProd)) || bytes.Contains(raw, []byte(secretAll)) || bytes.Contains(raw, []byte(`"secret"`)) {
 				t.Fatalf("node%d GET /v1/channels shows a secret: %s", i+1, raw)
 			}
@@ -372,38 +360,16 @@ func TestChannels_CreateThroughFollowerValidatesAndNeverShowsSecrets(t *testing.
 	if msgs := tg.messages(); len(msgs) != 1 || msgs[0].ChatID != tgChat || msgs[0].ParseMode != "MarkdownV2" {
 		t.Fatalf("telegram saw %+v, want one test message", msgs)
 	}
-}
-
-// machineCycle registers nothing: it brings each key online with beats,
-// stops them until every named machine is offline on node i, and brings
-// them back online.
-func (tc *testCluster) machineCycle(i int, keys map[string]string, settle func(phase string)) {
-	tc.t.Helper()
-	beat := func() (stop func()) {
-		var stops []func()
-		for _, key := range keys {
-			stops = append(stops, tc.beater(key, 200*time.Millisecond))
-		}
-		return func() {
-			for _, s := range stops {
-				s()
-			}
-		}
+	// A receiver that never answers fails the test too: the leader gives
+	// up after the webhook timeout and the follower must pass on its 502.
+	hook.set(func(h *hookReceiver) { h.reject, h.hang = false, true })
+	start := time.Now()
+	code := call(t, "POST", tc.url(f)+"/v1/channels/hook-all/test", testToken, nil, &e)
+	hook.release()
+	if code != http.StatusBadGateway {
+		t.Errorf("test against a receiver that never answers, through a follower = %d %q after %s; want 502 with the receiver's error",
+			code, e.Error, time.Since(start).Round(time.Millisecond))
 	}
-	waitStatus := func(want string) {
-		for name := range keys {
-			waitFor(tc.t, 15*time.Second, name+" "+want, func() bool { return tc.machine(i, name).Status == want })
-		}
-	}
-	stop := beat()
-	waitStatus("online")
-	stop()
-	waitStatus("offline")
-	settle("offline")
-	stop = beat()
-	waitStatus("online")
-	stop()
-	settle("online")
 }
 
 func TestNotify_TransitionsReachMatchingChannelsOnceWithStableDeliveryID(t *testing.T) {
@@ -423,21 +389,31 @@ func TestNotify_TransitionsReachMatchingChannelsOnceWithStableDeliveryID(t *test
 	// message gets a 429 with retry_after: retries must keep the id.
 	all.set(func(h *hookReceiver) { h.failNext = 2 })
 	tg.mu.Lock()
-	tg.limitNext = 1
+	tg.limitNext = 1 // answered 429 with retry_after 1
 	tg.mu.Unlock()
 
-	var evs []notifEvent
-	tc.machineCycle(f, keys, func(phase string) {
-		n := 2
-		if phase == "online" {
-			n = 4
+	beatBoth := func() (stop func()) {
+		s1, s2 := tc.beater(keys[db], 200*time.Millisecond), tc.beater(keys[dev], 200*time.Millisecond)
+		return func() { s1(); s2() }
+	}
+	waitBoth := func(want string) {
+		for name := range keys {
+			waitFor(t, 15*time.Second, name+" "+want, func() bool { return tc.machine(f, name).Status == want })
 		}
-		evs = tc.settledEvents(f, n, 20*time.Second)
-	})
+	}
+	stop := beatBoth()
+	waitBoth("online")
+	stop()
+	waitBoth("offline")
+	tc.settledEvents(f, 2, 20*time.Second)
+	stop = beatBoth()
+	waitBoth("online")
+	stop()
+	evs := tc.settledEvents(f, 4, 20*time.Second)
 
 	matching := map[string][]string{db: {"hook-all", "hook-prod", "tg-prod"}, dev: {"hook-all"}}
 	receivers := map[string]*hookReceiver{"hook-prod": prod, "hook-all": all}
-	tgAttempts := 0
+	tgAttempts, delivered := 0, map[string]int{}
 	for _, ev := range evs {
 		var chans []string
 		for _, d := range ev.Deliveries {
@@ -449,43 +425,34 @@ func TestNotify_TransitionsReachMatchingChannelsOnceWithStableDeliveryID(t *test
 				tgAttempts += d.Attempts
 				continue
 			}
-			var seen int
+			// Every attempt carried the event id; exactly one was accepted.
+			seen := 0
 			for _, r := range receivers[d.Channel].requests() {
 				if r.DeliveryID == ev.ID {
 					seen++
 				}
 			}
-			if seen != d.Attempts {
-				t.Errorf("%s → %s: receiver saw %d requests with delivery id %s, event records %d attempts",
-					ev.Type, d.Channel, seen, ev.ID, d.Attempts)
+			delivered[d.Channel]++
+			if acc := receivers[d.Channel].accepted()[ev.ID]; seen != d.Attempts || acc != 1 {
+				t.Errorf("%s → %s: %d requests with delivery id %s, %d accepted; event records %d attempts",
+					ev.Type, d.Channel, seen, ev.ID, acc, d.Attempts)
 			}
 		}
 		if strings.Join(chans, ",") != strings.Join(matching[ev.Machine.Name], ",") {
 			t.Errorf("%s %s went to %v, want %v", ev.Type, ev.Machine.Name, chans, matching[ev.Machine.Name])
 		}
 	}
-	// Every receiver: one accepted delivery per matching transition, valid
-	// signatures, the documented shape, nothing for other machines.
+	// Nothing else reached the receivers, and everything was signed.
 	for name, h := range receivers {
-		acc := h.accepted()
-		want := 0
-		for _, ev := range evs {
-			if _, ok := ev.delivery(name); ok {
-				want++
-				if acc[ev.ID] != 1 {
-					t.Errorf("%s accepted %s (%s %s) %d times, want once", name, ev.ID, ev.Type, ev.Machine.Name, acc[ev.ID])
-				}
-			}
-		}
-		if len(acc) != want {
-			t.Errorf("%s accepted %v, want %d distinct events", name, acc, want)
+		if acc := h.accepted(); len(acc) != delivered[name] {
+			t.Errorf("%s accepted %v, want %d events", name, acc, delivered[name])
 		}
 		for _, r := range h.requests() {
 			if !r.SigValid || r.Problem != "" {
 				t.Errorf("%s got a bad delivery: %+v", name, r)
 			}
 		}
-		t.Logf("%s: %d requests, accepted per id %v", name, len(h.requests()), acc)
+		t.Logf("%s: %d requests, accepted per id %v", name, len(h.requests()), h.accepted())
 	}
 	if retried := len(all.requests()) - len(all.accepted()); retried != 2 {
 		t.Errorf("hook-all saw %d failed attempts, want the 2 it refused", retried)
@@ -513,41 +480,22 @@ func TestNotify_TransitionsReachMatchingChannelsOnceWithStableDeliveryID(t *test
 	t.Logf("telegram text: %q", msgs[2].Text)
 }
 
-func TestNotify_PermanentFailureRecordedWhileOtherChannelDelivers(t *testing.T) {
-	bad, good := newHookReceiver(t, "bad-secret-0123456789"), newHookReceiver(t, "good-secret-0123456789")
+// TestNotify_RefusingAndDeletedChannelsDoNotHoldUpOthers: one event, three
+// channels. hook-bad answers 400: failed at once with the receiver's
+// error. hook-hang holds the send and is deleted meanwhile: its pending
+// delivery is dropped and nothing is sent to it again. hook-good gets its
+// delivery regardless.
+func TestNotify_RefusingAndDeletedChannelsDoNotHoldUpOthers(t *testing.T) {
+	bad, hang, good := newHookReceiver(t, "bad-secret-0123456789"), newHookReceiver(t, "hang-secret-0123456789"),
+		newHookReceiver(t, "good-secret-0123456789")
 	bad.set(func(h *hookReceiver) { h.reject = true })
-	tc := newTestCluster(t, 3, nil)
-	tc.leader()
-	f := tc.follower()
-	tc.addChannel(f, map[string]any{"type": "webhook", "name": "hook-bad", "url": bad.url(), "secret": bad.secret})
-	tc.addChannel(f, map[string]any{"type": "webhook", "name": "hook-good", "url": good.url(), "secret": good.secret})
-	key := tc.register(f, "web-1", nil)
-	waitFor(t, 5*time.Second, "first beat", func() bool { return tc.beat(f, key) == http.StatusAccepted })
-	waitFor(t, 15*time.Second, "offline", func() bool { return tc.machine(f, "web-1").Status == "offline" })
-	ev := tc.settledEvents(f, 1, 15*time.Second)[0]
-	if d, _ := ev.delivery("hook-bad"); d.State != "failed" || d.Attempts != 1 ||
-		!strings.Contains(d.LastError, "400") || !strings.Contains(d.LastError, "payload rejected by receiver") {
-		t.Errorf("hook-bad delivery = %+v, want failed after one attempt with the receiver's error", d)
-	}
-	if d, _ := ev.delivery("hook-good"); d.State != "delivered" || d.Attempts != 1 {
-		t.Errorf("hook-good delivery = %+v, want delivered", d)
-	}
-	if n := len(bad.requests()); n != 1 {
-		t.Errorf("a 400 was retried: hook-bad saw %d requests", n)
-	}
-	if acc := good.accepted(); acc[ev.ID] != 1 || len(acc) != 1 {
-		t.Errorf("hook-good accepted %v, want %s once", acc, ev.ID)
-	}
-}
-
-func TestNotify_DeletedChannelDropsPendingDeliveries(t *testing.T) {
-	hang, keep := newHookReceiver(t, "hang-secret-0123456789"), newHookReceiver(t, "keep-secret-0123456789")
 	hang.set(func(h *hookReceiver) { h.hang = true })
 	tc := newTestCluster(t, 3, nil)
 	tc.leader()
 	f := tc.follower()
-	tc.addChannel(f, map[string]any{"type": "webhook", "name": "hook-hang", "url": hang.url(), "secret": hang.secret})
-	tc.addChannel(f, map[string]any{"type": "webhook", "name": "hook-keep", "url": keep.url(), "secret": keep.secret})
+	for name, h := range map[string]*hookReceiver{"hook-bad": bad, "hook-hang": hang, "hook-good": good} {
+		tc.addChannel(f, map[string]any{"type": "webhook", "name": name, "url": h.url(), "secret": h.secret})
+	}
 	key := tc.register(f, "web-1", nil)
 	waitFor(t, 5*time.Second, "first beat", func() bool { return tc.beat(f, key) == http.StatusAccepted })
 	waitFor(t, 15*time.Second, "offline", func() bool { return tc.machine(f, "web-1").Status == "offline" })
@@ -556,22 +504,30 @@ func TestNotify_DeletedChannelDropsPendingDeliveries(t *testing.T) {
 	if code := call(t, "DELETE", tc.url(f)+"/v1/channels/hook-hang", testToken, nil, nil); code != http.StatusNoContent {
 		t.Fatalf("delete channel = %d", code)
 	}
+	var ev notifEvent
 	for i := range tc.nodes {
-		ev := tc.settledEvents(i, 1, 10*time.Second)[0]
+		ev = tc.settledEvents(i, 1, 10*time.Second)[0]
 		if d, ok := ev.delivery("hook-hang"); ok {
 			t.Errorf("node%d still lists a delivery to the deleted channel: %+v", i+1, d)
 		}
-		if d, _ := ev.delivery("hook-keep"); d.State != "delivered" {
-			t.Errorf("node%d hook-keep delivery = %+v", i+1, d)
+		if d, _ := ev.delivery("hook-bad"); d.State != "failed" || d.Attempts != 1 ||
+			!strings.Contains(d.LastError, "400") || !strings.Contains(d.LastError, "payload rejected by receiver") {
+			t.Errorf("node%d hook-bad delivery = %+v, want failed after one attempt with the receiver's error", i+1, d)
+		}
+		if d, _ := ev.delivery("hook-good"); d.State != "delivered" || d.Attempts != 1 {
+			t.Errorf("node%d hook-good delivery = %+v, want delivered", i+1, d)
 		}
 	}
 	// The held request now fails (retryable); nothing may be sent again.
 	hang.release()
 	time.Sleep(3 * time.Second) // observation window: a retry would come within ~1.5s
 	if reqs := hang.requests(); len(reqs) != 1 {
-		t.Fatalf("deleted channel got %d requests, want only the one in flight when it was deleted: %+v", len(reqs), reqs)
+		t.Errorf("deleted channel got %d requests, want only the one in flight when it was deleted: %+v", len(reqs), reqs)
 	}
-	if acc := keep.accepted(); len(acc) != 1 {
-		t.Fatalf("hook-keep accepted %v", acc)
+	if n := len(bad.requests()); n != 1 {
+		t.Errorf("a 400 was retried: hook-bad saw %d requests", n)
+	}
+	if acc := good.accepted(); acc[ev.ID] != 1 || len(acc) != 1 {
+		t.Errorf("hook-good accepted %v, want %s once", acc, ev.ID)
 	}
 }
