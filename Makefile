@@ -7,7 +7,7 @@ BIN      := bin/lunasentri
 # go test flags for `make test`; CI and newcomers run the same thing.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test unit e2e lint bench clean tools
+.PHONY: build run test unit e2e lint bench clean tools docker prometheus-image compose-up compose-down
 
 ## build: static binary in bin/lunasentri
 build:
@@ -47,3 +47,37 @@ bench:
 
 clean:
 	rm -rf bin
+
+# ---- deployment (Dockerfile, configs/docker-compose.yml) ----
+DOCKER_IMAGE    ?= lunasentri:local
+CA_BUNDLE       ?= /etc/ssl/certs/ca-certificates.crt
+COMPOSE_YML     := configs/docker-compose.yml
+COMPOSE_PROJECT ?= lunasentri
+# `docker compose` (v2 plugin) when it works, else the standalone docker-compose.
+COMPOSE         ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+## docker: the scratch image $(DOCKER_IMAGE) (static binary, CA bundle, UID 65532); nothing is pulled
+docker: build
+	rm -rf bin/docker && mkdir -p bin/docker/data
+	cp $(BIN) bin/docker/lunasentri
+	cp $(CA_BUNDLE) bin/docker/ca-certificates.crt
+	docker build -t $(DOCKER_IMAGE) -t lunasentri:$(VERSION) .
+
+## prometheus-image: lunasentri/prometheus-local from this host's Prometheus (Debian's package)
+prometheus-image:
+	configs/prometheus/build-image.sh
+
+## compose-up: three nodes on 127.0.0.1:8081-8083, plus Prometheus on :9090 when this host has prometheus
+compose-up: docker
+	@if command -v prometheus >/dev/null 2>&1; then \
+	  configs/prometheus/build-image.sh && COMPOSE_PROFILES=prometheus $(COMPOSE) -p $(COMPOSE_PROJECT) -f $(COMPOSE_YML) up -d; \
+	else \
+	  echo "no prometheus binary on this host (make tools installs it): starting without Prometheus"; \
+	  $(COMPOSE) -p $(COMPOSE_PROJECT) -f $(COMPOSE_YML) up -d; \
+	fi
+	@echo "nodes: http://127.0.0.1:8081 http://127.0.0.1:8082 http://127.0.0.1:8083 (admin token: $${LUNASENTRI_ADMIN_TOKEN:-demo-admin-token-change-me})"
+	@echo "demo agent: see configs/production.md (register a machine, then start the agent profile)"
+
+## compose-down: stop the compose stack and delete its volumes (all cluster state)
+compose-down:
+	$(COMPOSE) -p $(COMPOSE_PROJECT) -f $(COMPOSE_YML) --profile agent --profile prometheus down -v --remove-orphans
