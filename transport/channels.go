@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
@@ -15,8 +17,31 @@ type channelRequest struct {
 	Name   string            `json:"name"`
 	URL    string            `json:"url"`
 	Secret string            `json:"secret"`
-	ChatID string            `json:"chat_id"`
+	ChatID chatID            `json:"chat_id"`
 	Match  map[string]string `json:"match"`
+}
+
+// chatID accepts a Telegram chat id as a string ("-1001234", "@channel")
+// or as a JSON number, as Telegram itself gives it.
+type chatID string
+
+func (c *chatID) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*c = chatID(s)
+		return nil
+	}
+	var n json.Number
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&n); err != nil {
+		return errors.New("chat_id must be a string or an integer")
+	}
+	if _, err := n.Int64(); err != nil {
+		return errors.New("chat_id must be an integer or an @channel name")
+	}
+	*c = chatID(n.String())
+	return nil
 }
 
 func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
@@ -40,7 +65,7 @@ func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
 		if req.URL != "" || req.Secret != "" {
 			return ch, errors.New("url and secret belong to webhook channels")
 		}
-		ch.ChatID = req.ChatID
+		ch.ChatID = string(req.ChatID)
 	case "":
 		return ch, errors.New("channel type is required (webhook or telegram)")
 	default:

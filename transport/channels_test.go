@@ -127,3 +127,17 @@ func TestChannels_TestEndpointReportsReceiver(t *testing.T) {
 	}
 	wantJSONError(t, disabled.admin(t, "POST", "/v1/channels/tg/test", ""), http.StatusServiceUnavailable)
 }
+
+func TestChannels_TelegramChatIDAsNumberOrString(t *testing.T) {
+	for body, want := range map[string]int{
+		`{"type":"telegram","name":"tg-num","chat_id":-1001234567890}`:  http.StatusCreated,
+		`{"type":"telegram","name":"tg-str","chat_id":"-1001234567890"}`: http.StatusCreated,
+		`{"type":"telegram","name":"tg-frac","chat_id":1.5}`:             http.StatusBadRequest,
+		`{"type":"telegram","name":"tg-bool","chat_id":true}`:            http.StatusBadRequest,
+	} {
+		n := newNode(t, true, nil)
+		if got := n.admin(t, "POST", "/v1/channels", body).status; got != want {
+			t.Errorf("%s: %d, want %d", body, got, want)
+		}
+	}
+}
