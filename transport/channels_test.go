@@ -130,7 +130,7 @@ func TestChannels_TestEndpointReportsReceiver(t *testing.T) {
 
 func TestChannels_TelegramChatIDAsNumberOrString(t *testing.T) {
 	for body, want := range map[string]int{
-		`{"type":"telegram","name":"tg-num","chat_id":-1001234567890}`:  http.StatusCreated,
+		`{"type":"telegram","name":"tg-num","chat_id":-1001234567890}`:   http.StatusCreated,
 		`{"type":"telegram","name":"tg-str","chat_id":"-1001234567890"}`: http.StatusCreated,
 		`{"type":"telegram","name":"tg-frac","chat_id":1.5}`:             http.StatusBadRequest,
 		`{"type":"telegram","name":"tg-bool","chat_id":true}`:            http.StatusBadRequest,
