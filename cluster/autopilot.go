@@ -69,8 +69,8 @@ func (ap *autopilot) reconcile(ctx context.Context) {
 	// Servers alive in gossip but not in Raft join as non-voters.
 	for id, m := range members {
 		sid := raft.ServerID(id)
-		if m.status != GossipAlive || m.meta.RaftAddr == "" {
-			continue
+		if m.status != GossipAlive || m.meta.RaftAddr == "" || m.meta.Leaving {
+			continue // a leaving server must not be added back
 		}
 		s, ok := inRaft[sid]
 		switch {
@@ -115,7 +115,7 @@ func (ap *autopilot) promote(ctx context.Context, servers []raft.Server, members
 			continue
 		}
 		m, ok := members[string(s.ID)]
-		healthy := ok && m.status == GossipAlive
+		healthy := ok && m.status == GossipAlive && !m.meta.Leaving
 		if healthy && c.opts.ProbeServer != nil {
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			p, err := c.opts.ProbeServer(pctx, m.meta.HTTPAddr)

@@ -62,6 +62,9 @@ func (o operator) Leave(ctx context.Context) error {
 // down (gossip leave, Raft, stores).
 func (n *Node) Leave(ctx context.Context) error {
 	n.logger.Info("leaving the cluster")
+	// Announce first, so the leader's reconciliation does not add this
+	// server straight back once it is removed.
+	n.Cluster.AnnounceLeaving()
 	if n.Cluster.IsLeader() {
 		n.Cluster.StopLeaderWork()
 		n.Cluster.TransferLeadership()
