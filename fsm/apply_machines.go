@@ -36,10 +36,17 @@ func (f *FSM) registerMachine(c RegisterMachine) *ApplyResult {
 
 // insertMachine indexes a machine; the caller holds the write lock.
 func (f *FSM) insertMachine(m *Machine) {
+	f.indexMachine(m)
+	f.keys.put(m.KeyHash, m.ID)
+}
+
+// indexMachine is insertMachine without the key index, which Restore
+// builds once for all machines.
+func (f *FSM) indexMachine(m *Machine) {
+	m.Labels = f.internLabels(m.Labels)
 	f.machines[m.ID] = m
 	f.byName[m.Name] = m.ID
 	f.statusCount[m.Status]++
-	f.keys.put(m.KeyHash, m.ID)
 }
 
 func (f *FSM) deleteMachine(c DeleteMachine, fx *effects) *ApplyResult {
@@ -52,6 +59,7 @@ func (f *FSM) deleteMachine(c DeleteMachine, fx *effects) *ApplyResult {
 	delete(f.byName, c.Name)
 	f.statusCount[m.Status]--
 	f.keys.remove(m.KeyHash, id)
+	f.releaseLabels(m.Labels)
 	// Its pending notifications go with it (API.md).
 	if f.dropPending(func(ev *Event, _ *Delivery) bool { return ev.Machine.ID == id }) {
 		fx.outboxChanged = true

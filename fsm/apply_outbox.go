@@ -140,8 +140,10 @@ func (f *FSM) recordDeliveries(c RecordDeliveries, fx *effects) *ApplyResult {
 		}
 	}
 	if finished {
+		// No OutboxChanged: these are the dispatcher's own outcomes, and
+		// waking it for each made it re-read the whole outbox per batch
+		// (10k pending: the backlog took 11s to drain instead of 4s).
 		f.evict()
-		fx.outboxChanged = true
 	}
 	return &ApplyResult{}
 }

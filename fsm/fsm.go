@@ -65,7 +65,8 @@ type FSM struct {
 	statusCount   map[Status]int
 	counters      Counters
 
-	keys *keyIndex
+	keys      *keyIndex
+	labelSets map[string]*labelSet // interned label sets, by labelKey
 }
 
 // New returns an empty FSM.
@@ -97,6 +98,7 @@ func (f *FSM) reset() {
 	f.pendingCount = 0
 	f.statusCount = map[Status]int{StatusUnknown: 0, StatusOnline: 0, StatusOffline: 0}
 	f.counters = Counters{}
+	f.labelSets = make(map[string]*labelSet)
 }
 
 // effects collects what observers must hear once the lock is released.

@@ -124,15 +124,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if hdr.Machines < 0 || hdr.Channels < 0 || hdr.Events < 0 {
 		return fmt.Errorf("corrupt snapshot header: negative count")
 	}
-	machines, err := decodeN[Machine](dec, hdr.Machines, "machine")
+	// The header's count sizes the slice only up to MaxMachines, so a
+	// corrupt header cannot make us allocate without bound.
+	machines, err := decodeN[Machine](dec, hdr.Machines, min(hdr.Machines, f.opts.MaxMachines), "machine")
 	if err != nil {
 		return err
 	}
-	channels, err := decodeN[Channel](dec, hdr.Channels, "channel")
+	channels, err := decodeN[Channel](dec, hdr.Channels, min(hdr.Channels, 1<<16), "channel")
 	if err != nil {
 		return err
 	}
-	events, err := decodeN[Event](dec, hdr.Events, "event")
+	events, err := decodeN[Event](dec, hdr.Events, min(hdr.Events, 1<<16), "event")
 	if err != nil {
 		return err
 	}
@@ -145,7 +147,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		if len(m.Labels) == 0 {
 			m.Labels = nil
 		}
-		f.insertMachine(m)
+		f.indexMachine(m)
 	}
 	f.keys.replace(machines)
 	for i := range channels {
@@ -173,10 +175,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// decodeN reads n records. The count comes from the snapshot, so it only
-// caps the first allocation instead of sizing it.
-func decodeN[T any](dec *json.Decoder, n int, what string) ([]T, error) {
-	out := make([]T, 0, min(n, 1<<16))
+// decodeN reads n records. The count comes from the snapshot, so the first
+// allocation is capHint (bounded by the caller), not n.
+func decodeN[T any](dec *json.Decoder, n, capHint int, what string) ([]T, error) {
+	out := make([]T, 0, capHint)
 	for i := 0; i < n; i++ {
 		var v T
 		if err := dec.Decode(&v); err != nil {
