@@ -7,7 +7,7 @@ BIN      := bin/lunasentri
 # go test flags for `make test`; CI and newcomers run the same thing.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test unit e2e lint bench clean tools docker prometheus-image compose-up compose-down
+.PHONY: build run test unit e2e lint bench bench-quick bench-micro clean tools docker prometheus-image compose-up compose-down
 
 ## build: static binary in bin/lunasentri
 build:
@@ -41,8 +41,22 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: Go benchmarks of the hot paths
-bench:
+## bench: the performance harness (BENCHMARKS.md): a three-node cluster against the bare
+## net/http ceiling, Raft entries, detection, failover, 100k/1M scale. Prints a table and
+## writes .bench/results.json; about 5 minutes on two cores. BENCHFLAGS adds flags.
+BENCHBIN   ?= bin/lunasentri-bench
+BENCHFLAGS ?=
+bench: build
+	$(GO) build -o $(BENCHBIN) ./cmd/lunasentri-bench
+	$(BENCHBIN) -bin $(BIN) -out .bench/results.json $(BENCHFLAGS)
+
+## bench-quick: a smoke run of the harness (2000 machines, short windows, no 1M step)
+bench-quick: build
+	$(GO) build -o $(BENCHBIN) ./cmd/lunasentri-bench
+	$(BENCHBIN) -bin $(BIN) -quick -out .bench/quick.json $(BENCHFLAGS)
+
+## bench-micro: Go benchmarks of the hot paths
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./fsm/ ./monitor/ ./transport/
 
 clean:
