@@ -17,7 +17,14 @@
 //     it is not running, because they are called on every node;
 //   - scan all machines per tick: deadlines live in a min-heap indexed by
 //     machine ID, so a tick with nothing due costs one peek and a tick with k
-//     machines due costs O(k log n).
+//     machines due costs O(k log n);
+//   - touch the heap per heartbeat: deadlines are lazy. A heartbeat that
+//     moves a deadline later (the normal case) only stores it on the entry,
+//     O(1); the heap keeps the older, earlier key as a lower bound, and the
+//     tick re-keys an entry whose key came due but whose real deadline did
+//     not, about once per threshold per machine. A deadline that moves
+//     earlier is fixed in the heap at once. MachinesSeen applies a whole
+//     heartbeat batch under one lock.
 //
 // The package does not import raft or the fsm package: it defines the small
 // Source and Proposer interfaces it consumes and the server assembly adapts

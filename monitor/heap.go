@@ -5,19 +5,29 @@ import "time"
 // entry is one tracked machine. index is its position in the heap, kept up
 // to date by the heap so MachineSeen and MachineGone can fix or remove it in
 // O(log n) without searching.
+//
+// deadline is the real deadline; key is the one the heap is ordered by.
+// While the entry is in the heap, key <= deadline always holds: a heartbeat
+// that moves the deadline later only stores the new deadline (lazy, O(1)),
+// leaving the older, earlier key in place as a lower bound. When the check
+// finds such an entry due by key but not by deadline it re-keys it instead
+// of expiring it. A deadline that moves earlier resets key and fixes the
+// heap at once.
 type entry struct {
 	id        string
 	lastSeen  time.Time
 	threshold time.Duration
 	deadline  time.Time
+	key       time.Time
 	index     int
 }
 
-// deadlineHeap is a min-heap of entries ordered by deadline. It is written
-// out rather than built on container/heap to avoid an interface call per
-// comparison on a structure that can hold a million machines, and so it can
-// count its own work: ops is the number of comparisons plus swaps, which the
-// tests use to prove that a tick costs O(expired·log n), not O(n).
+// deadlineHeap is a min-heap of entries ordered by key (a lower bound on the
+// deadline, see entry). It is written out rather than built on
+// container/heap to avoid an interface call per comparison on a structure
+// that can hold a million machines, and so it can count its own work: ops is
+// the number of comparisons plus swaps, which the tests use to prove that a
+// tick costs O(expired·log n), not O(n), and that a heartbeat costs none.
 type deadlineHeap struct {
 	items []*entry
 	ops   uint64
@@ -25,7 +35,7 @@ type deadlineHeap struct {
 
 func (h *deadlineHeap) len() int { return len(h.items) }
 
-// min returns the entry with the earliest deadline, or nil.
+// min returns the entry with the earliest key, or nil.
 func (h *deadlineHeap) min() *entry {
 	if len(h.items) == 0 {
 		return nil
@@ -39,7 +49,7 @@ func (h *deadlineHeap) push(e *entry) {
 	h.up(e.index)
 }
 
-// pop removes and returns the entry with the earliest deadline.
+// pop removes and returns the entry with the earliest key.
 func (h *deadlineHeap) pop() *entry {
 	return h.remove(0)
 }
@@ -62,7 +72,7 @@ func (h *deadlineHeap) remove(i int) *entry {
 	return e
 }
 
-// fix restores the heap order after the entry at index i changed deadline.
+// fix restores the heap order after the entry at index i changed key.
 func (h *deadlineHeap) fix(i int) {
 	if !h.down(i) {
 		h.up(i)
@@ -76,7 +86,7 @@ func (h *deadlineHeap) reset() {
 
 func (h *deadlineHeap) less(i, j int) bool {
 	h.ops++
-	return h.items[i].deadline.Before(h.items[j].deadline)
+	return h.items[i].key.Before(h.items[j].key)
 }
 
 func (h *deadlineHeap) swap(i, j int) {

@@ -178,6 +178,11 @@ func (m *Monitor) deadlineLocked(lastSeen time.Time, threshold time.Duration) ti
 // upsertLocked tracks id with the given last_seen, keeping whichever of the
 // tracked and the new information is newer: a newer last_seen always wins;
 // for the same last_seen the later deadline wins.
+//
+// A deadline that moves later (the normal case: a newer heartbeat) is stored
+// on the entry without touching the heap; its heap key stays the older,
+// earlier deadline, a valid lower bound that popDue re-keys when it comes
+// due. A deadline that moves earlier re-keys and fixes the heap at once.
 func (m *Monitor) upsertLocked(id string, lastSeen time.Time, threshold time.Duration) {
 	deadline := m.deadlineLocked(lastSeen, threshold)
 	if e, ok := m.byID[id]; ok {
@@ -187,31 +192,65 @@ func (m *Monitor) upsertLocked(id string, lastSeen time.Time, threshold time.Dur
 		if lastSeen.Equal(e.lastSeen) && !deadline.After(e.deadline) {
 			return
 		}
+		earlier := deadline.Before(e.deadline)
 		e.lastSeen, e.threshold, e.deadline = lastSeen, threshold, deadline
-		m.heap.fix(e.index)
+		if earlier {
+			e.key = deadline
+			m.heap.fix(e.index)
+		}
 		return
 	}
-	e := &entry{id: id, lastSeen: lastSeen, threshold: threshold, deadline: deadline}
+	e := &entry{id: id, lastSeen: lastSeen, threshold: threshold, deadline: deadline, key: deadline}
 	m.byID[id] = e
 	m.heap.push(e)
 }
 
+// Seen is one machine whose last_seen moved, for MachinesSeen.
+type Seen struct {
+	ID        string
+	LastSeen  time.Time
+	Threshold time.Duration // the machine's effective offline threshold; must be > 0
+}
+
 // MachineSeen records that an online machine's last_seen moved. It is called
 // after every Apply that did so, on every node; it is a cheap no-op while the
-// monitor is not running and never waits for a proposal in flight.
+// monitor is not running and never waits for a proposal in flight. It is
+// MachinesSeen with a batch of one.
 func (m *Monitor) MachineSeen(id string, lastSeen time.Time, threshold time.Duration) {
 	if !m.active.Load() {
 		return
 	}
-	if threshold <= 0 {
-		m.logger.Error("ignoring machine without a positive threshold", "machine_id", id, "threshold", threshold)
+	m.MachinesSeen([]Seen{{ID: id, LastSeen: lastSeen, Threshold: threshold}})
+}
+
+// MachinesSeen records a batch of machines whose last_seen moved (one Apply
+// of a heartbeat batch), taking the lock once for the whole batch. The
+// result is exactly that of calling MachineSeen for each element in order.
+// Like MachineSeen it is a cheap no-op while the monitor is not running; it
+// does not keep batch, so the caller may reuse it.
+func (m *Monitor) MachinesSeen(batch []Seen) {
+	if !m.active.Load() {
 		return
+	}
+	// Log outside the lock; the entries are skipped below.
+	for i := range batch {
+		if s := &batch[i]; s.Threshold <= 0 {
+			m.logger.Error("ignoring machine without a positive threshold", "machine_id", s.ID, "threshold", s.Threshold)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.active.Load() {
 		return
 	}
+	for i := range batch {
+		if s := &batch[i]; s.Threshold > 0 {
+			m.seenLocked(s.ID, s.LastSeen, s.Threshold)
+		}
+	}
+}
+
+func (m *Monitor) seenLocked(id string, lastSeen time.Time, threshold time.Duration) {
 	if m.loading {
 		delete(m.gone, id)
 	}
@@ -369,14 +408,23 @@ func (m *Monitor) check(ctx context.Context) {
 	}
 }
 
+// popDue pops every entry whose real deadline is at or before now. An entry
+// due by its heap key but not by its deadline (a heartbeat moved it later
+// lazily) is re-keyed to its deadline and sifted down instead; its new key
+// is after now, so each entry is re-keyed at most once per check.
 func (m *Monitor) popDue(now time.Time) []*entry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var due []*entry
 	for {
 		e := m.heap.min()
-		if e == nil || e.deadline.After(now) {
+		if e == nil || e.key.After(now) {
 			return due
+		}
+		if e.deadline.After(now) {
+			e.key = e.deadline
+			m.heap.fix(e.index)
+			continue
 		}
 		m.heap.pop()
 		delete(m.byID, e.id)
@@ -402,6 +450,7 @@ func (m *Monitor) requeue(entries []*entry) {
 			continue
 		}
 		m.byID[e.id] = e
+		e.key = e.deadline
 		m.heap.push(e)
 	}
 }

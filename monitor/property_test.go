@@ -51,12 +51,17 @@ func TestMonitor_MatchesBruteForceScan(t *testing.T) {
 			if seed%2 == 1 {
 				grace = time.Duration(rng.IntN(20)+1) * sec
 			}
-			checkAgainstModel(t, rng, grace)
+			checkAgainstModel(t, rng, grace, seed%4 >= 2)
 		})
 	}
 }
 
-func checkAgainstModel(t *testing.T, rng *rand.Rand, grace time.Duration) {
+// checkAgainstModel drives the monitor with random heartbeats (some with a
+// new threshold, moving the deadline earlier or later), threshold raises for
+// the same last_seen, deletes and ticks, and compares every tick with the
+// brute-force model. With batched set, each step's heartbeats arrive through
+// one MachinesSeen call instead of one MachineSeen each.
+func checkAgainstModel(t *testing.T, rng *rand.Rand, grace time.Duration, batched bool) {
 	h := newHarness(t, Options{FailoverGrace: grace, CheckInterval: 500 * time.Millisecond})
 	md := &model{
 		online:    map[string]bool{},
@@ -91,20 +96,43 @@ func checkAgainstModel(t *testing.T, rng *rand.Rand, grace time.Duration) {
 
 	for range 400 {
 		now := h.clk.Now()
-		// Some heartbeats (with a small age), some recoveries, a delete.
+		// Some heartbeats (with a small age), some recoveries, threshold
+		// changes, a delete.
+		var batch []Seen
+		seen := func(id string, ls time.Time) {
+			if batched {
+				batch = append(batch, Seen{ID: id, LastSeen: ls, Threshold: md.threshold[id]})
+			} else {
+				h.m.MachineSeen(id, ls, md.threshold[id])
+			}
+		}
 		for range rng.IntN(20) {
 			id := fmt.Sprintf("m%03d", rng.IntN(n))
 			if md.threshold[id] == 0 {
 				continue // deleted
 			}
+			if rng.IntN(10) == 0 && md.online[id] {
+				// Same last_seen, larger threshold: the later deadline wins.
+				md.threshold[id] += time.Duration(rng.IntN(20)+1) * sec
+				seen(id, md.lastSeen[id])
+				continue
+			}
 			ls := now.Add(-time.Duration(rng.IntN(3000)) * time.Millisecond)
 			if !ls.After(md.lastSeen[id]) {
 				continue
 			}
+			if rng.IntN(4) == 0 {
+				// A new threshold: the deadline may move earlier or later.
+				md.threshold[id] = time.Duration(rng.IntN(40)+1) * sec
+			}
 			md.lastSeen[id] = ls
 			md.online[id] = true
-			h.m.MachineSeen(id, ls, md.threshold[id])
+			seen(id, ls)
 		}
+		if batched {
+			h.m.MachinesSeen(batch)
+		}
+		checkHeap(t, h.m)
 		if rng.IntN(20) == 0 {
 			id := fmt.Sprintf("m%03d", rng.IntN(n))
 			delete(md.online, id)
