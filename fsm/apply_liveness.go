@@ -53,7 +53,7 @@ func (f *FSM) heartbeatBatch(index uint64, c HeartbeatBatch, fx *effects) *Apply
 			res.Events = append(res.Events, id)
 			fx.outboxChanged = true
 		}
-		fx.seen = append(fx.seen, seenEffect{id: m.ID, lastSeen: m.LastSeen, threshold: threshold})
+		fx.seen = append(fx.seen, SeenMachine{ID: m.ID, LastSeen: m.LastSeen, Threshold: threshold})
 	}
 	return res
 }

@@ -13,8 +13,10 @@ import (
 // dispatcher act on them, followers ignore them cheaply. Implementations
 // must not block.
 type Observer interface {
-	// MachineSeen: an online machine's last_seen moved (or it came online).
-	MachineSeen(id string, lastSeen time.Time, threshold time.Duration)
+	// MachinesSeen: online machines whose last_seen moved (or that came
+	// online), one call per applied heartbeat batch. The slice is only
+	// valid during the call.
+	MachinesSeen(batch []SeenMachine)
 	// MachineGone: a machine went offline or was deleted.
 	MachineGone(id string)
 	// OutboxChanged: deliveries were added or dropped.
@@ -103,15 +105,17 @@ func (f *FSM) reset() {
 
 // effects collects what observers must hear once the lock is released.
 type effects struct {
-	seen          []seenEffect
+	seen          []SeenMachine
 	gone          []string
 	outboxChanged bool
 }
 
-type seenEffect struct {
-	id        string
-	lastSeen  time.Time
-	threshold time.Duration
+// SeenMachine is one machine in Observer.MachinesSeen: its new last_seen
+// and effective offline threshold.
+type SeenMachine struct {
+	ID        string
+	LastSeen  time.Time
+	Threshold time.Duration
 }
 
 // Apply implements raft.FSM.
@@ -136,8 +140,8 @@ func (f *FSM) notify(fx *effects) {
 	if o == nil {
 		return
 	}
-	for _, s := range fx.seen {
-		o.MachineSeen(s.id, s.lastSeen, s.threshold)
+	if len(fx.seen) > 0 {
+		o.MachinesSeen(fx.seen)
 	}
 	for _, id := range fx.gone {
 		o.MachineGone(id)

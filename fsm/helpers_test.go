@@ -257,10 +257,12 @@ type seenCall struct {
 	threshold time.Duration
 }
 
-func (o *recObserver) MachineSeen(id string, lastSeen time.Time, threshold time.Duration) {
+func (o *recObserver) MachinesSeen(batch []fsm.SeenMachine) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.seen = append(o.seen, seenCall{id, lastSeen, threshold})
+	for _, s := range batch {
+		o.seen = append(o.seen, seenCall{s.ID, s.LastSeen, s.Threshold})
+	}
 }
 
 func (o *recObserver) MachineGone(id string) {

@@ -132,10 +132,10 @@ func (o *reentrantObserver) touch() {
 	}
 }
 
-func (o *reentrantObserver) MachineSeen(string, time.Time, time.Duration) { o.touch() }
-func (o *reentrantObserver) MachineGone(string)                           { o.touch() }
-func (o *reentrantObserver) OutboxChanged()                               { o.touch() }
-func (o *reentrantObserver) Restored()                                    { o.touch() }
+func (o *reentrantObserver) MachinesSeen([]fsm.SeenMachine) { o.touch() }
+func (o *reentrantObserver) MachineGone(string)             { o.touch() }
+func (o *reentrantObserver) OutboxChanged()                 { o.touch() }
+func (o *reentrantObserver) Restored()                      { o.touch() }
 
 func TestObserver_NotCalledUnderLock(t *testing.T) {
 	obs := &reentrantObserver{}

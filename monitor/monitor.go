@@ -470,3 +470,8 @@ func (m *Monitor) done(entries []*entry, committed time.Time) {
 		}
 	}
 }
+
+// Running reports whether the monitor is tracking deadlines (this node
+// leads). Callers use it to skip preparing MachinesSeen batches on
+// followers.
+func (m *Monitor) Running() bool { return m.active.Load() }

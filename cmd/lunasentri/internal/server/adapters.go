@@ -67,8 +67,15 @@ type observer struct {
 	restored   func()
 }
 
-func (o *observer) MachineSeen(id string, lastSeen time.Time, threshold time.Duration) {
-	o.monitor.MachineSeen(id, lastSeen, threshold)
+func (o *observer) MachinesSeen(batch []fsm.SeenMachine) {
+	if !o.monitor.Running() {
+		return // followers: no conversion, no allocation
+	}
+	seen := make([]monitor.Seen, len(batch))
+	for i, s := range batch {
+		seen[i] = monitor.Seen{ID: s.ID, LastSeen: s.LastSeen, Threshold: s.Threshold}
+	}
+	o.monitor.MachinesSeen(seen)
 }
 func (o *observer) MachineGone(id string) { o.monitor.MachineGone(id) }
 func (o *observer) OutboxChanged()        { o.dispatcher.Kick() }
