@@ -22,7 +22,7 @@ func TestNewDispatcher_RequiresDependencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.maxInFlight != 32 || d.maxPerChan != 4 || d.initial != time.Second || d.maxBackoff != 5*time.Minute ||
+	if d.maxInFlight != 64 || d.maxPerChan != 16 || d.initial != time.Second || d.maxBackoff != 5*time.Minute ||
 		d.maxAttempts != DefaultMaxAttempts || d.maxAge != DefaultMaxAge {
 		t.Fatalf("defaults: %+v", d)
 	}
