@@ -14,6 +14,7 @@ type API struct {
 	logger    hclog.Logger
 	coalescer *Coalescer
 	flusher   *flusher
+	freeze    *freezeGuard
 	mux       *http.ServeMux
 
 	runOnce sync.Once
@@ -24,7 +25,7 @@ func New(opts Options) (*API, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	a := &API{opts: opts, logger: opts.Logger.Named("http"), coalescer: NewCoalescer()}
+	a := &API{opts: opts, logger: opts.Logger.Named("http"), coalescer: NewCoalescer(), freeze: newFreezeGuard()}
 	a.flusher = newFlusher(a)
 	a.mux = http.NewServeMux()
 	a.routes()
@@ -44,7 +45,10 @@ func (a *API) PendingBeats() int { return a.coalescer.Len() + int(a.flusher.pend
 // RunFlusher ships coalesced heartbeats to the leader until ctx ends, then
 // makes one last attempt.
 func (a *API) RunFlusher(ctx context.Context) {
-	a.runOnce.Do(func() { a.flusher.run(ctx) })
+	a.runOnce.Do(func() {
+		go a.freeze.run(ctx)
+		a.flusher.run(ctx)
+	})
 }
 
 // route registers handlers per method for a path, and a fallback that

@@ -194,6 +194,11 @@ func (a *API) forwardBeats(ctx context.Context, batch []agedBeat) error {
 	if err != nil {
 		return err
 	}
+	// A frozen or cut-off leader must not hold the flusher for the HTTP
+	// client's 10s: beats are kept and go to the next leader, and a stalled
+	// flush would turn this node's intake unhealthy meanwhile.
+	ctx, cancel := context.WithTimeout(ctx, max(time.Second, 4*a.opts.FlushInterval))
+	defer cancel()
 	return a.callLeader(ctx, internalBeatsPath, "application/json", body, nil)
 }
 

@@ -49,6 +49,10 @@ func (a *API) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	// A node that cannot reach the leader sends agents elsewhere rather than
 	// swallowing beats the leader would never see in time.
+	if a.freeze.suspect() {
+		writeError(w, http.StatusServiceUnavailable, "this node was paused; heartbeats read right after a pause may be stale, try another server")
+		return
+	}
 	if !a.flusher.healthy() {
 		writeError(w, http.StatusServiceUnavailable, "this node cannot reach the cluster leader; try another server")
 		return
