@@ -191,6 +191,7 @@ type Dispatcher struct {
 	// kick carries "the outbox may have changed" to the running loop. One
 	// slot: any number of Kicks while the loop is busy become one re-read.
 	kick    chan struct{}
+	drain   chan chan struct{}
 	running atomic.Bool
 }
 
@@ -226,6 +227,7 @@ func NewDispatcher(opts DispatcherOptions) (*Dispatcher, error) {
 		onOutcome:    opts.OnOutcome,
 		observeDelay: opts.ObserveDelay,
 		kick:         make(chan struct{}, 1),
+		drain:        make(chan chan struct{}),
 	}
 	d.maxPerChan = min(d.maxPerChan, d.maxInFlight)
 	d.maxBackoff = max(d.maxBackoff, d.initial)
@@ -267,6 +269,29 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	default:
 	}
 	return newTerm(d, ctx).loop()
+}
+
+// Drain is for a leader that is stopping on purpose: it starts no more
+// attempts, lets the sends in flight finish and records their outcomes, then
+// returns (or when ctx ends). Cancelling a send half-way could let the
+// receiver accept it while the next leader, seeing it pending, sends it
+// again. Run keeps going until its ctx is cancelled, sending nothing more.
+func (d *Dispatcher) Drain(ctx context.Context) error {
+	if !d.running.Load() {
+		return nil
+	}
+	done := make(chan struct{})
+	select {
+	case d.drain <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SendTest sends ev to one channel once, for POST /v1/channels/{name}/test

@@ -62,7 +62,11 @@ type term struct {
 	outcomes   chan outcome // capacity maxInFlight: senders never block
 	wg         sync.WaitGroup
 
-	rec        recordBuffer
+	rec recordBuffer
+	// draining: Drain was asked; no new attempts. drainDone is closed once
+	// the attempts in flight finished and were recorded.
+	draining   bool
+	drainDone  chan struct{}
 	wakeAlarm  alarm
 	flushAlarm alarm
 }
@@ -96,6 +100,10 @@ func (r *term) loop() error {
 			r.reload()
 		case o := <-r.outcomes:
 			r.handle(o)
+			r.checkDrained()
+		case done := <-r.drain:
+			r.draining, r.drainDone = true, done
+			r.checkDrained()
 		case <-r.wakeAlarm.c():
 			r.wakeAlarm.fired()
 			r.promote()
@@ -179,8 +187,19 @@ func (r *term) popReady(ch string) *task {
 // dispatch starts attempts while slots are free, one task per channel per
 // round so a busy channel cannot starve the others, and never more than
 // maxPerChan per channel so a hanging channel holds only its own slots.
+// checkDrained finishes a Drain once nothing is in flight: the outcomes
+// are recorded before Drain returns.
+func (r *term) checkDrained() {
+	if !r.draining || r.drainDone == nil || r.inflight > 0 {
+		return
+	}
+	r.finalFlush()
+	close(r.drainDone)
+	r.drainDone = nil
+}
+
 func (r *term) dispatch() {
-	if r.ctx.Err() != nil || r.clock.Now().Before(r.holdUntil) {
+	if r.draining || r.ctx.Err() != nil || r.clock.Now().Before(r.holdUntil) {
 		return
 	}
 	for r.inflight < r.maxInFlight && len(r.readyChans) > 0 {

@@ -267,6 +267,13 @@ func (n *Node) stop(ctx context.Context, graceful bool) error {
 			return
 		}
 		n.logger.Info("shutting down")
+		// Let webhooks in flight finish and be recorded before leadership
+		// moves, so the next leader does not send them again.
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := n.Dispatcher.Drain(dctx); err != nil {
+			n.logger.Warn("notifications in flight did not finish before shutdown", "error", err)
+		}
+		cancel()
 		n.Cluster.StopLeaderWork()
 		if err := n.httpServer.Shutdown(ctx); err != nil {
 			n.logger.Warn("http shutdown", "error", err)

@@ -66,6 +66,11 @@ func (n *Node) Leave(ctx context.Context) error {
 	// server straight back once it is removed.
 	n.Cluster.AnnounceLeaving()
 	if n.Cluster.IsLeader() {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := n.Dispatcher.Drain(dctx); err != nil {
+			n.logger.Warn("notifications in flight did not finish before leaving", "error", err)
+		}
+		cancel()
 		n.Cluster.StopLeaderWork()
 		n.Cluster.TransferLeadership()
 	}
