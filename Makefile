@@ -7,7 +7,7 @@ BIN      := bin/lunasentri
 # go test flags for `make test`; CI and newcomers run the same thing.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test unit e2e lint bench bench-quick bench-micro clean tools docker prometheus-image compose-up compose-down
+.PHONY: build run test unit e2e soak lint bench bench-quick bench-micro clean tools docker prometheus-image compose-up compose-down
 
 ## build: static binary in bin/lunasentri
 build:
@@ -28,6 +28,10 @@ unit:
 ## e2e: only the suite that runs real processes
 e2e: build
 	LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GO) test $(TESTFLAGS) -v ./e2e/
+
+## soak: the chaos suite, longer and with more machines (LUNASENTRI_SOAK=1)
+soak: build
+	LUNASENTRI_SOAK=1 LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/
 
 ## tools: what the tests need beyond Go (Debian's prometheus for promtool)
 tools:
