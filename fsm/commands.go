@@ -11,7 +11,10 @@ import (
 // decoding after an upgrade.
 type CommandType uint8
 
-// Command types. Append new ones at the end.
+// Command types. Append new ones at the end. Ranges are reserved so work on
+// separate features cannot collide: 9–39 alerting (silences, pause, told
+// state, digests, reminders, flapping, edits), 40–49 tokens and security,
+// 50–59 agent facts and ecosystem, 60–69 channels, 70–79 people's pages.
 const (
 	CmdRegisterMachine  CommandType = 1
 	CmdDeleteMachine    CommandType = 2

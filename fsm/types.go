@@ -33,8 +33,13 @@ const (
 
 // Channel types.
 const (
-	ChannelWebhook  = "webhook"
-	ChannelTelegram = "telegram"
+	ChannelWebhook      = "webhook"
+	ChannelTelegram     = "telegram"
+	ChannelAlertmanager = "alertmanager"
+	ChannelSlack        = "slack"
+	ChannelPagerDuty    = "pagerduty"
+	ChannelNtfy         = "ntfy"
+	ChannelEmail        = "email"
 )
 
 // KeyHash is the SHA-256 of a machine's API key. The key itself is never
@@ -129,6 +134,28 @@ type Channel struct {
 	ChatID    string            `json:"chat_id,omitempty"`
 	Match     map[string]string `json:"match"`
 	CreatedAt time.Time         `json:"created_at"`
+
+	// Settings of the further channel types (API.md "More channel types").
+	URLs       []string          `json:"urls,omitempty"`        // alertmanager (HA)
+	Labels     map[string]string `json:"labels,omitempty"`      // alertmanager extra labels
+	Username   string            `json:"username,omitempty"`    // alertmanager basic auth
+	Password   string            `json:"password,omitempty"`    // alertmanager basic auth (secret)
+	RoutingKey string            `json:"routing_key,omitempty"` // pagerduty (secret)
+	Topic      string            `json:"topic,omitempty"`       // ntfy
+	Token      string            `json:"token,omitempty"`       // ntfy (secret)
+	To         []string          `json:"to,omitempty"`          // email
+	From       string            `json:"from,omitempty"`        // email
+
+	Policy ChannelPolicy `json:"policy"`
+}
+
+// ChannelPolicy is how a channel wants to be told (API.md "Channel policy").
+// Zero values mean the defaults.
+type ChannelPolicy struct {
+	RepeatInterval time.Duration `json:"repeat_interval,omitempty"` // 0: no reminders
+	GroupAfter     int           `json:"group_after,omitempty"`     // 0: DefaultGroupAfter
+	GroupWindow    time.Duration `json:"group_window,omitempty"`    // 0: DefaultGroupWindow
+	GroupBy        []string      `json:"group_by,omitempty"`
 }
 
 // Matches reports whether the channel wants events for a machine with these

@@ -14,6 +14,17 @@ const (
 	EventOnline  = "machine.online"
 	// EventTest marks a test message sent by POST /v1/channels/{name}/test.
 	EventTest = "test"
+	// EventFlapping is the one notice a channel gets when a machine starts
+	// flapping (API.md "Flapping").
+	EventFlapping = "machine.flapping"
+	// EventDigest is the type of a digest (API.md "Digest").
+	EventDigest = "machine.digest"
+)
+
+// Offline reasons (API.md "Heartbeat signals").
+const (
+	ReasonSilence  = "silence"  // no beat within the threshold
+	ReasonReported = "reported" // the agent reported a failure
 )
 
 // Event is one notification to deliver: a machine transition (or a test).
@@ -26,6 +37,85 @@ type Event struct {
 	Machine    Machine
 	// DownFor is how long the machine was offline; set on EventOnline only.
 	DownFor time.Duration
+	// Reason is why an offline happened (ReasonSilence, ReasonReported);
+	// empty for other types. Message is what a reported failure said.
+	Reason  string
+	Message string
+	// Reminder is N for the Nth reminder of a machine still offline; 0 for
+	// the transition itself. A reminder's ID is its own delivery id.
+	Reminder int
+}
+
+// Digest is several events sent to one channel as one message, because the
+// channel was in a storm (API.md "Digest"). Which events go into which digest
+// is decided by the leader and replicated before the send, so ID and Events
+// are the same after any failover.
+type Digest struct {
+	ID         string
+	OccurredAt time.Time
+	// GroupBy is the channel's group_by: label names whose values break
+	// down the counts.
+	GroupBy []string
+	Events  []Event // each exactly as it would be sent alone
+}
+
+// DigestGroup is one group_by breakdown row: the label values and counts.
+type DigestGroup struct {
+	Labels  map[string]string
+	Offline int
+	Online  int
+}
+
+// Counts are the digest's totals by transition (reminders of an offline
+// count as offline).
+func (d Digest) Counts() (offline, online int) {
+	for _, ev := range d.Events {
+		switch ev.Type {
+		case EventOffline:
+			offline++
+		case EventOnline:
+			online++
+		}
+	}
+	return offline, online
+}
+
+// Groups breaks the events down by the GroupBy labels' values, in order of
+// first appearance; nil when GroupBy is empty.
+func (d Digest) Groups() []DigestGroup {
+	if len(d.GroupBy) == 0 {
+		return nil
+	}
+	var out []DigestGroup
+	index := map[string]int{}
+	for _, ev := range d.Events {
+		labels := make(map[string]string, len(d.GroupBy))
+		key := ""
+		for _, name := range d.GroupBy {
+			v := ev.Machine.Labels[name]
+			labels[name] = v
+			key += name + "\x00" + v + "\x00"
+		}
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, DigestGroup{Labels: labels})
+		}
+		switch ev.Type {
+		case EventOffline:
+			out[i].Offline++
+		case EventOnline:
+			out[i].Online++
+		}
+	}
+	return out
+}
+
+// DigestNotifier is what every channel type implements beside Notifier: one
+// delivery of a whole digest. Retryability as for Notify.
+type DigestNotifier interface {
+	NotifyDigest(ctx context.Context, d Digest) (retryable bool, err error)
 }
 
 // Machine is the machine as it was when the transition happened.
