@@ -19,6 +19,7 @@ type channelRequest struct {
 	Secret string            `json:"secret"`
 	ChatID chatID            `json:"chat_id"`
 	Match  map[string]string `json:"match"`
+	policyRequest
 }
 
 // chatID accepts a Telegram chat id as a string ("-1001234", "@channel")
@@ -52,6 +53,9 @@ func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
 		return fsm.Channel{}, err
 	}
 	ch := fsm.Channel{Name: req.Name, Type: req.Type, Match: maps.Clone(req.Match), CreatedAt: time.Now().UTC()}
+	if err := req.policyRequest.apply(&ch.Policy); err != nil {
+		return ch, err
+	}
 	switch req.Type {
 	case fsm.ChannelWebhook:
 		if req.URL == "" {

@@ -182,7 +182,9 @@ func (a *API) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 // marks and delivery results are the leader's own business.
 func forwardableCommand(t fsm.CommandType) bool {
 	switch t {
-	case fsm.CmdRegisterMachine, fsm.CmdDeleteMachine, fsm.CmdRotateKey, fsm.CmdCreateChannel, fsm.CmdDeleteChannel:
+	case fsm.CmdRegisterMachine, fsm.CmdDeleteMachine, fsm.CmdRotateKey, fsm.CmdCreateChannel, fsm.CmdDeleteChannel,
+		fsm.CmdUpdateMachine, fsm.CmdPauseMachine, fsm.CmdResumeMachine, fsm.CmdReportFailure,
+		fsm.CmdUpdateChannel, fsm.CmdCreateSilence, fsm.CmdExpireSilence:
 		return true
 	}
 	return false
