@@ -56,13 +56,15 @@ func (f *FSM) pauseMachine(c PauseMachine, fx *effects) *ApplyResult {
 	if m.Status != StatusPaused {
 		f.setStatus(m, StatusPaused, c.At.UTC())
 		m.Reason, m.Message, m.Flapping = "", "", false
-		// Paused on purpose: reminders end, and nothing told before the
-		// pause is caught up later (API.md: resume makes no event).
-		if m.Alerting != nil {
-			m.Alerting = nil
+		// Reminders end (remind skips machines that are not offline); what
+		// channels were told is kept, so a machine told offline before the
+		// pause is told it is back once it beats after the resume.
+		if a := m.Alerting; a != nil {
+			a.Flips, a.TransitionEvent = nil, ""
+			if len(a.Told) > 0 {
+				f.markUnsent(m)
+			}
 		}
-		delete(f.unsent, id)
-		delete(f.toldOffline, id)
 		fx.gone = append(fx.gone, id)
 	}
 	out := machineBody(m)

@@ -57,6 +57,12 @@ func (f *FSM) routeTransitions(index uint64, at time.Time, cfg AlertingConfig, t
 				f.markUnsent(t.m)
 				continue
 			}
+			if f.toldMatches(t.m, n) {
+				// The channel already believes this status (the way back was
+				// held): telling it again would be a duplicate.
+				f.setDelivery(t.ev, ch, DeliverySuppressed, "", at)
+				continue
+			}
 			f.send(index, at, ch, t.m, t.ev, nil, incoming[n], fx)
 		}
 	}
@@ -131,6 +137,15 @@ func (f *FSM) send(index uint64, at time.Time, ch *Channel, m *Machine, ev *Even
 	}
 	f.tell(m, ch.Name, at)
 	fx.outboxChanged = true
+}
+
+// toldMatches reports whether channel was last told m's current status.
+func (f *FSM) toldMatches(m *Machine, channel string) bool {
+	told := false
+	if m.Alerting != nil {
+		_, told = m.Alerting.Told[channel]
+	}
+	return told == (m.Status == StatusOffline)
 }
 
 // tell records that channel now knows m's current status.
@@ -286,6 +301,8 @@ func (f *FSM) suppressedAt(m *Machine, t time.Time) string {
 	switch {
 	case m.Status == StatusPaused:
 		return "paused"
+	case m.Status == StatusUnknown:
+		return "unknown" // resumed, no beat yet: nothing true to tell
 	case f.silencedAt(m, t):
 		return DeliverySilenced
 	case m.Flapping:
@@ -348,7 +365,7 @@ func (f *FSM) reconcile(index uint64, at time.Time, cfg AlertingConfig, fx *effe
 	for _, it := range items {
 		ev := f.events[it.m.Alerting.TransitionEvent]
 		for _, ch := range it.chans {
-			if ev != nil && ev.Machine.ID == it.m.ID {
+			if ev != nil && ev.Machine.ID == it.m.ID && statusOfEvent(ev.Type) == it.m.Status {
 				f.send(index, at, ch, it.m, ev, nil, incoming[ch.Name], fx)
 				continue
 			}
@@ -458,4 +475,11 @@ func machineBody(m *Machine) Machine {
 	out.Alerting = nil
 	out.Labels = maps.Clone(m.Labels)
 	return out
+}
+
+func statusOfEvent(typ string) Status {
+	if typ == EventOffline {
+		return StatusOffline
+	}
+	return StatusOnline
 }
