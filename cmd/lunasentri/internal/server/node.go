@@ -183,7 +183,7 @@ func Start(opts Options) (*Node, error) {
 		Logger: opts.Logger, FSM: n.FSM, Consensus: consensus{n.Cluster},
 		AdminToken: opts.AdminToken, ClusterSecret: opts.ClusterSecret,
 		OfflineThreshold: opts.OfflineThreshold, FlushInterval: opts.HeartbeatFlushInterval,
-		Alerting: opts.alerting(),
+		Alerting:        opts.alerting(),
 		ValidateChannel: validateChannel,
 		TestChannel: func(ctx context.Context, name string) error {
 			if _, err := n.FSM.Channel(name); err != nil {
