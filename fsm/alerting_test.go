@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,11 +15,14 @@ import (
 // per (machine name, channel), every status it was told, in order.
 type receiver struct {
 	told      map[string][]string // "machine/channel" → statuses told
+	ids       map[string][]string // the same, the ids that told them
 	reminders int
 	digests   int
 }
 
-func newReceiver() *receiver { return &receiver{told: map[string][]string{}} }
+func newReceiver() *receiver {
+	return &receiver{told: map[string][]string{}, ids: map[string][]string{}}
+}
 
 func statusOf(ev fsm.Event) string {
 	if ev.Type == fsm.EventOffline {
@@ -27,12 +31,21 @@ func statusOf(ev fsm.Event) string {
 	return "online"
 }
 
+// drain delivers everything pending. Items pending together are in flight
+// together, so the receiver orders them by when they happened, as a real
+// receiver reads occurred_at.
 func (r *receiver) drain(h *harness, at time.Time) {
 	h.t.Helper()
+	type item struct {
+		at       time.Time
+		key, id  string
+		status   string
+		reminder bool
+	}
+	var items []item
 	var results []fsm.DeliveryResult
 	for _, pd := range h.f.PendingDeliveries() {
-		key := pd.Event.Machine.Name + "/" + pd.Delivery.Channel
-		r.told[key] = append(r.told[key], statusOf(pd.Event))
+		items = append(items, item{pd.Event.OccurredAt, pd.Event.Machine.Name + "/" + pd.Delivery.Channel, pd.Event.ID, statusOf(pd.Event), false})
 		results = append(results, fsm.DeliveryResult{EventID: pd.Event.ID, Channel: pd.Delivery.Channel, State: fsm.DeliveryDelivered, Attempts: 1})
 	}
 	for _, n := range h.f.PendingNotices() {
@@ -43,14 +56,18 @@ func (r *receiver) drain(h *harness, at time.Time) {
 			if ev.Type == fsm.EventFlapping {
 				continue
 			}
-			if ev.Reminder > 0 {
-				r.reminders++
-				continue
-			}
-			key := ev.Machine.Name + "/" + n.Channel
-			r.told[key] = append(r.told[key], statusOf(ev))
+			items = append(items, item{ev.OccurredAt, ev.Machine.Name + "/" + n.Channel, n.ID + ":" + ev.ID, statusOf(ev), ev.Reminder > 0})
 		}
 		results = append(results, fsm.DeliveryResult{EventID: n.ID, Channel: n.Channel, State: fsm.DeliveryDelivered, Attempts: 1})
+	}
+	slices.SortStableFunc(items, func(a, b item) int { return a.at.Compare(b.at) })
+	for _, it := range items {
+		if it.reminder {
+			r.reminders++
+			continue
+		}
+		r.told[it.key] = append(r.told[it.key], it.status)
+		r.ids[it.key] = append(r.ids[it.key], it.id)
 	}
 	if len(results) > 0 {
 		h.record(at, results...)
@@ -414,7 +431,7 @@ func TestReconcile_Property(t *testing.T) {
 				want = "offline"
 			}
 			if got := rx.last(n, "hook"); got != want {
-				rt.Fatalf("%s is %s, channel last told %s (%v)", n, m.Status, got, rx.told[n+"/hook"])
+				rt.Fatalf("%s is %s, channel last told %s (%v by %v)", n, m.Status, got, rx.told[n+"/hook"], rx.ids[n+"/hook"])
 			}
 			told := rx.told[n+"/hook"]
 			for i := 1; i < len(told); i++ {
