@@ -265,7 +265,7 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		HeartbeatFlushInterval: time.Millisecond, FailoverGrace: 9 * time.Second, AdminToken: "t",
 		ClusterSecret: "s", TelegramBotToken: "tg", TelegramAPIURL: "http://tg", MaxEvents: 4,
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
-		PerMachineMetrics: true,
+		PerMachineMetrics: true, FlapThreshold: 7, FlapWindow: 3 * time.Minute,
 	}
 	logger := hclog.NewNullLogger()
 	got := buildServerOptions(cfg, logger)
@@ -275,8 +275,8 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		HeartbeatFlushInterval: time.Millisecond, FailoverGrace: 9 * time.Second, AdminToken: "t",
 		ClusterSecret: "s", TelegramBotToken: "tg", TelegramAPIURL: "http://tg", MaxEvents: 4,
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
-		PerMachineMetrics: true,
-		Version:           version, Revision: revision, Logger: logger,
+		PerMachineMetrics: true, FlapThreshold: 7, FlapWindow: 3 * time.Minute,
+		Version: version, Revision: revision, Logger: logger,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
