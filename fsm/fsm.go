@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -56,6 +57,9 @@ type ApplyResult struct {
 // its own sharded locks so the heartbeat path never takes the FSM lock.
 type FSM struct {
 	opts Options
+	// applied is the index of the last entry Apply finished (Raft's own
+	// AppliedIndex runs ahead of the FSM).
+	applied atomic.Uint64
 
 	mu            sync.RWMutex
 	machines      map[string]*Machine
@@ -140,6 +144,7 @@ type SeenMachine struct {
 
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
 	if l.Type != raft.LogCommand {
 		return nil
 	}
@@ -264,3 +269,6 @@ func apply[C any](body []byte, fn func(C) *ApplyResult) *ApplyResult {
 	}
 	return fn(c)
 }
+
+// AppliedIndex is the Raft index of the last entry Apply finished.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }

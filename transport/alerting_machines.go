@@ -28,11 +28,7 @@ func (a *API) writeMachineResult(w http.ResponseWriter, res *fsm.ApplyResult, er
 		writeApplyError(w, err)
 		return
 	}
-	m, err := a.opts.FSM.MachineByName(res.Machine.Name)
-	if err != nil {
-		m = *res.Machine
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"machine": a.machineView(m)})
+	writeJSON(w, http.StatusOK, map[string]any{"machine": a.machineView(*res.Machine)})
 }
 
 func (a *API) handlePauseMachine(w http.ResponseWriter, r *http.Request) {
