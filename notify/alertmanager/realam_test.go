@@ -241,8 +241,8 @@ func TestRealAlertmanager_FireResolveSilence(t *testing.T) {
 
 	// A silence made in Alertmanager mutes db-2.
 	sil := map[string]any{
-		"matchers":  []map[string]any{{"name": "machine", "value": "db-2", "isRegex": false, "isEqual": true}},
-		"startsAt":  time.Now().UTC().Format(time.RFC3339), "endsAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		"matchers": []map[string]any{{"name": "machine", "value": "db-2", "isRegex": false, "isEqual": true}},
+		"startsAt": time.Now().UTC().Format(time.RFC3339), "endsAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 		"createdBy": "test", "comment": "maintenance",
 	}
 	body, _ := json.Marshal(sil)
