@@ -84,7 +84,7 @@ func (f *FSM) rotateKey(c RotateKey) *ApplyResult {
 
 func (f *FSM) createChannel(c CreateChannel) *ApplyResult {
 	ch := c.Channel
-	if ch.Name == "" || (ch.Type != ChannelWebhook && ch.Type != ChannelTelegram) {
+	if ch.Name == "" || !KnownChannelType(ch.Type) {
 		return &ApplyResult{Err: fmt.Errorf("%w: channel name and a known type are required", ErrBadCommand)}
 	}
 	if _, ok := f.channels[ch.Name]; ok {

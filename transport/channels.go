@@ -19,6 +19,22 @@ type channelRequest struct {
 	Secret string            `json:"secret"`
 	ChatID chatID            `json:"chat_id"`
 	Match  map[string]string `json:"match"`
+
+	// Settings of the further channel types (issue 15, API.md "More
+	// channel types").
+	URLs       []string          `json:"urls"`
+	Labels     map[string]string `json:"labels"`
+	BasicAuth  *basicAuth        `json:"basic_auth"`
+	RoutingKey string            `json:"routing_key"`
+	Topic      string            `json:"topic"`
+	Token      string            `json:"token"`
+	To         []string          `json:"to"`
+	From       string            `json:"from"`
+}
+
+type basicAuth struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 // chatID accepts a Telegram chat id as a string ("-1001234", "@channel")
@@ -52,6 +68,9 @@ func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
 		return fsm.Channel{}, err
 	}
 	ch := fsm.Channel{Name: req.Name, Type: req.Type, Match: maps.Clone(req.Match), CreatedAt: time.Now().UTC()}
+	if err := checkChannelFields(req); err != nil {
+		return ch, err
+	}
 	switch req.Type {
 	case fsm.ChannelWebhook:
 		if req.URL == "" {
@@ -66,11 +85,14 @@ func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
 			return ch, errors.New("url and secret belong to webhook channels")
 		}
 		ch.ChatID = string(req.ChatID)
+	case fsm.ChannelAlertmanager, fsm.ChannelSlack, fsm.ChannelPagerDuty, fsm.ChannelNtfy, fsm.ChannelEmail:
+		moreChannelSettings(req, &ch)
 	case "":
-		return ch, errors.New("channel type is required (webhook or telegram)")
+		return ch, errors.New("channel type is required (" + channelTypeList + ")")
 	default:
-		return ch, errors.New("unknown channel type " + req.Type + " (webhook or telegram)")
+		return ch, errors.New("unknown channel type " + req.Type + " (" + channelTypeList + ")")
 	}
+	withTypeDefaults(&ch)
 	return ch, a.opts.ValidateChannel(ch)
 }
 
