@@ -41,7 +41,7 @@ func (c *cli) channelsAddMore(ctx context.Context, kind string, args []string) e
 		synopsis = cmd + " NAME -routing-key KEY [-url URL] [-match k=v]... [flags]"
 		desc = "Adds a PagerDuty channel (Events API v2): offline triggers, online resolves the same incident."
 	case "ntfy":
-		synopsis = cmd + " NAME -url URL -topic TOPIC [-token TOKEN] [-match k=v]... [flags]"
+		synopsis = cmd + " NAME -url URL -topic TOPIC [-ntfy-token TOKEN] [-match k=v]... [flags]"
 		desc = "Adds an ntfy channel: a push to TOPIC on the ntfy server at URL."
 	case "email":
 		synopsis = cmd + " NAME -to ADDR [-to ADDR]... [-from ADDR] [-match k=v]... [flags]"
@@ -58,7 +58,7 @@ func (c *cli) channelsAddMore(ctx context.Context, kind string, args []string) e
 		urlFlag = fs.String("url", "", "webhook or server `URL` (required)")
 		if kind == "ntfy" {
 			topic = fs.String("topic", "", "ntfy `TOPIC` (required)")
-			token = fs.String("token", "", "ntfy access `TOKEN`")
+			token = fs.String("ntfy-token", "", "ntfy access `TOKEN` (-token is the LunaSentri API token)")
 		}
 	case "pagerduty":
 		key = fs.String("routing-key", "", "Events API v2 integration `KEY` (required)")

@@ -25,7 +25,7 @@ Subcommands:
   add slack NAME -url URL                               Slack, Mattermost or Rocket.Chat
                                                         incoming webhook
   add pagerduty NAME -routing-key KEY [-url URL]        PagerDuty Events API v2
-  add ntfy NAME -url URL -topic TOPIC [-token TOKEN]    ntfy push
+  add ntfy NAME -url URL -topic TOPIC [-ntfy-token T]  ntfy push
   add email NAME -to ADDR [-to ADDR]... [-from ADDR]    email through the server's -smtp-addr
   delete NAME                                           delete a channel
   test NAME                                             send a test message and wait for it
