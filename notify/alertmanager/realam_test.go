@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -337,4 +338,28 @@ func TestRealAlertmanager_RepostsKeepItFiring(t *testing.T) {
 		t.Errorf("resolved while re-posted: %d", c)
 	}
 	waitFor(t, 20*time.Second, "alertmanager resolving cron-1 once re-posts stop", func() bool { return hook.count("resolved", "cron-1") > 0 })
+}
+
+// TestShippedConfig_ChecksAndRoutes: configs/alertmanager.yml is valid for
+// the real Alertmanager and routes our alerts as its comments say.
+func TestShippedConfig_ChecksAndRoutes(t *testing.T) {
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		t.Skip("amtool is not installed (make tools)")
+	}
+	cfg := filepath.Join("..", "..", "configs", "alertmanager.yml")
+	if out, err := exec.Command(amtool, "check-config", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+	for labels, want := range map[string]string{
+		"alertname=MachineOffline env=prod machine=db-1": "oncall,chat",
+		"alertname=MachineOffline env=dev machine=db-1":  "chat",
+		"alertname=MachineFlapping machine=db-1":         "chat",
+	} {
+		args := append([]string{"config", "routes", "test", "--config.file=" + cfg}, strings.Fields(labels)...)
+		out, err := exec.Command(amtool, args...).Output() // stderr may warn about amtool's own config
+		if err != nil || strings.TrimSpace(string(out)) != want {
+			t.Errorf("%s routes to %q (%v), want %s", labels, strings.TrimSpace(string(out)), err, want)
+		}
+	}
 }
