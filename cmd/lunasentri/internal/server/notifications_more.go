@@ -41,6 +41,10 @@ func (c *channels) moreNotifier(cfg fsm.Channel) notify.Notifier {
 	case fsm.ChannelNtfy:
 		n, err = ntfy.New(ntfy.Options{URL: cfg.URL, Topic: cfg.Topic, Token: cfg.Token, Client: c.client, Version: c.version})
 	case fsm.ChannelEmail:
+		if c.smtp.Addr == "" {
+			// Created on a node with SMTP settings; this one has none.
+			return brokenChannel{err: email.ErrNotConfigured}
+		}
 		n, err = email.New(email.Options{Server: c.smtp, To: cfg.To, From: cfg.From})
 	}
 	if err != nil {

@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +17,9 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/notify"
 	"github.com/lunasentri/lunasentri/notify/alertmanager"
+	"github.com/lunasentri/lunasentri/notify/email"
 	"github.com/lunasentri/lunasentri/transport"
 )
 
@@ -282,5 +286,29 @@ func TestSameChannel_EverySettingCounts(t *testing.T) {
 	}
 	if transport.DefaultAlertmanagerRepeat != alertmanager.DefaultRepeatInterval {
 		t.Error("the alertmanager default repeat interval is written twice and differs")
+	}
+}
+
+// TestMoreNotifier_EveryTypeSendsDigests: the dispatcher sends digests
+// through notify.DigestNotifier; every channel type (and a broken channel)
+// implements it.
+func TestMoreNotifier_EveryTypeSendsDigests(t *testing.T) {
+	c := newChannels(nil, nil, "test", channelsOptions{SMTP: email.Server{Addr: "127.0.0.1:25", TLS: "none", From: "a@b.c"}})
+	for _, cfg := range []fsm.Channel{
+		{Type: fsm.ChannelAlertmanager, URLs: []string{"http://am:9093"}},
+		{Type: fsm.ChannelSlack, URL: "https://hooks.slack.com/services/T/B/X"},
+		{Type: fsm.ChannelPagerDuty, RoutingKey: pdKey},
+		{Type: fsm.ChannelNtfy, URL: "https://ntfy.sh", Topic: "t"},
+		{Type: fsm.ChannelEmail, To: []string{"x@y.z"}},
+		{Type: fsm.ChannelSlack, URL: "ftp://broken"},
+	} {
+		n := c.moreNotifier(cfg)
+		if _, ok := n.(notify.DigestNotifier); !ok {
+			t.Errorf("%s notifier %T is not a DigestNotifier", cfg.Type, n)
+		}
+	}
+	none := newChannels(nil, nil, "test", channelsOptions{})
+	if _, err := none.moreNotifier(fsm.Channel{Type: fsm.ChannelEmail, To: []string{"x@y.z"}, From: "a@b.c"}).Notify(context.Background(), notify.Event{}); !errors.Is(err, email.ErrNotConfigured) {
+		t.Errorf("email without smtp: %v", err)
 	}
 }
