@@ -246,7 +246,14 @@ func (c *Cluster) VerifyLeader(ctx context.Context) error {
 func (c *Cluster) WaitForIndex(ctx context.Context, index uint64) error {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for c.raft.AppliedIndex() < index {
+	// Raft's AppliedIndex moves when an entry is handed to the FSM
+	// goroutine, before Apply has run; an FSM that counts what it applied
+	// answers read-your-writes truthfully.
+	applied := c.raft.AppliedIndex
+	if a, ok := c.opts.FSM.(interface{ AppliedIndex() uint64 }); ok {
+		applied = a.AppliedIndex
+	}
+	for applied() < index {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -21,6 +21,7 @@ func (f *FSM) heartbeatBatch(index uint64, c HeartbeatBatch, fx *effects) *Apply
 	at := c.At.UTC()
 	atNanos := at.UnixNano()
 	seq := 0
+	var ts []transition
 	for _, b := range c.Beats {
 		m, ok := f.machines[b.ID]
 		if !ok {
@@ -34,28 +35,49 @@ func (f *FSM) heartbeatBatch(index uint64, c HeartbeatBatch, fx *effects) *Apply
 		threshold := m.Threshold(c.DefaultThreshold)
 		switch m.Status {
 		case StatusUnknown:
-			// A brand-new machine: online, and nobody is told (invariant 4).
+			// A brand-new (or resumed) machine: online, and nobody is told
+			// (invariant 4).
 			m.LastSeen = seen
 			f.setStatus(m, StatusOnline, at)
+			if m.Alerting != nil {
+				m.Alerting.TransitionEvent = ""
+			}
 		case StatusOnline:
 			m.LastSeen = seen
+		case StatusPaused:
+			m.LastSeen = seen // beats still count as contact; no detection
+			continue
 		case StatusOffline:
-			if at.Sub(seen) >= threshold {
-				m.LastSeen = seen // stale news: stays offline
+			if at.Sub(seen) >= threshold || (m.Reason == ReasonReported && seenNanos <= m.StatusChangedAt.UnixNano()) {
+				// Stale news, or a beat from before a reported failure:
+				// stays offline.
+				m.LastSeen = seen
 				continue
 			}
 			downFor := at.Sub(m.StatusChangedAt)
 			m.LastSeen = seen
 			f.setStatus(m, StatusOnline, at)
+			m.Reason, m.Message = "", ""
 			f.counters.TransitionsOnline++
-			id := f.addEvent(index, seq, EventOnline, at, m, downFor)
+			t := f.addEvent(index, seq, EventOnline, at, m, downFor)
 			seq++
-			res.Events = append(res.Events, id)
-			fx.outboxChanged = true
+			ts = append(ts, t)
+			res.Events = append(res.Events, t.ev.ID)
 		}
 		fx.seen = append(fx.seen, SeenMachine{ID: m.ID, LastSeen: m.LastSeen, Threshold: threshold})
 	}
+	f.finishTransitions(index, at, c.Alerting, ts, fx)
 	return res
+}
+
+// finishTransitions routes a command's transitions to channels and trims
+// the history.
+func (f *FSM) finishTransitions(index uint64, at time.Time, cfg AlertingConfig, ts []transition, fx *effects) {
+	if len(ts) == 0 {
+		return
+	}
+	f.routeTransitions(index, at, cfg, ts, fx)
+	f.evict()
 }
 
 // markOffline applies the leader's decision that machines passed their
@@ -64,19 +86,22 @@ func (f *FSM) markOffline(index uint64, c MarkOffline, fx *effects) *ApplyResult
 	res := &ApplyResult{}
 	at := c.At.UTC()
 	seq := 0
+	var ts []transition
 	for _, mark := range c.Machines {
 		m, ok := f.machines[mark.ID]
 		if !ok || m.Status != StatusOnline || !m.LastSeen.Equal(mark.LastSeen) {
 			continue // the fencepost moved: a heartbeat won the race
 		}
 		f.setStatus(m, StatusOffline, at)
+		m.Reason, m.Message = ReasonSilence, ""
 		f.counters.TransitionsOffline++
-		id := f.addEvent(index, seq, EventOffline, at, m, 0)
+		t := f.addEvent(index, seq, EventOffline, at, m, 0)
 		seq++
-		res.Events = append(res.Events, id)
-		fx.outboxChanged = true
+		ts = append(ts, t)
+		res.Events = append(res.Events, t.ev.ID)
 		fx.gone = append(fx.gone, m.ID)
 	}
+	f.finishTransitions(index, at, c.Alerting, ts, fx)
 	return res
 }
 

@@ -64,6 +64,9 @@ func (f *FSM) deleteMachine(c DeleteMachine, fx *effects) *ApplyResult {
 	if f.dropPending(func(ev *Event, _ *Delivery) bool { return ev.Machine.ID == id }) {
 		fx.outboxChanged = true
 	}
+	if f.forgetMachine(id) {
+		fx.outboxChanged = true
+	}
 	fx.gone = append(fx.gone, id)
 	return &ApplyResult{}
 }
@@ -79,12 +82,13 @@ func (f *FSM) rotateKey(c RotateKey) *ApplyResult {
 	f.keys.put(m.KeyHash, id)
 	out := *m
 	out.Labels = maps.Clone(m.Labels)
+	out.Alerting = nil
 	return &ApplyResult{Machine: &out}
 }
 
 func (f *FSM) createChannel(c CreateChannel) *ApplyResult {
 	ch := c.Channel
-	if ch.Name == "" || !KnownChannelType(ch.Type) {
+	if ch.Name == "" || !knownChannelType(ch.Type) {
 		return &ApplyResult{Err: fmt.Errorf("%w: channel name and a known type are required", ErrBadCommand)}
 	}
 	if _, ok := f.channels[ch.Name]; ok {
@@ -111,5 +115,16 @@ func (f *FSM) deleteChannel(c DeleteChannel, fx *effects) *ApplyResult {
 	if f.dropPending(func(_ *Event, d *Delivery) bool { return d.Channel == c.Name }) {
 		fx.outboxChanged = true
 	}
+	if f.forgetChannel(c.Name) {
+		fx.outboxChanged = true
+	}
 	return &ApplyResult{}
+}
+
+func knownChannelType(t string) bool {
+	switch t {
+	case ChannelWebhook, ChannelTelegram, ChannelAlertmanager, ChannelSlack, ChannelPagerDuty, ChannelNtfy, ChannelEmail:
+		return true
+	}
+	return false
 }

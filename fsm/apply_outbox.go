@@ -13,40 +13,24 @@ func EventID(index uint64, seq int) string {
 	return fmt.Sprintf("ev-%d-%d", index, seq)
 }
 
-// addEvent records a transition and one pending delivery per matching
-// channel, in the same Apply (invariant 5). When the outbox is full the
-// delivery is recorded as failed with the reason, never silently lost.
-func (f *FSM) addEvent(index uint64, seq int, typ string, at time.Time, m *Machine, downFor time.Duration) string {
+// addEvent records a transition in the history. Its deliveries, one per
+// matching channel, are decided by routeTransitions in the same Apply
+// (invariant 5); the caller evicts once routing is done.
+func (f *FSM) addEvent(index uint64, seq int, typ string, at time.Time, m *Machine, downFor time.Duration) transition {
 	ev := &Event{
 		ID:         EventID(index, seq),
 		Type:       typ,
 		OccurredAt: at,
-		Machine:    *m,
+		Machine:    machineBody(m),
 		DownFor:    downFor,
 	}
-	ev.Machine.KeyHash = KeyHash{}
-	for _, name := range f.sortedChannelNames() {
-		ch := f.channels[name]
-		if !ch.Matches(m.Labels) {
-			continue
-		}
-		d := Delivery{Channel: ch.Name, ChannelType: ch.Type, State: DeliveryPending, UpdatedAt: at}
-		if f.pendingCount >= f.opts.MaxPendingDeliveries {
-			d.State = DeliveryFailed
-			d.LastError = fmt.Sprintf("outbox full (%d pending deliveries)", f.pendingCount)
-			f.counters.DeliveriesDropped++
-		} else {
-			f.pendingCount++
-		}
-		ev.Deliveries = append(ev.Deliveries, d)
+	if typ == EventOffline {
+		ev.Reason, ev.Message = m.Reason, m.Message
 	}
 	f.events[ev.ID] = ev
 	f.order = append(f.order, ev.ID)
-	if ev.Pending() {
-		f.pendingEvents[ev.ID] = struct{}{}
-	}
-	f.evict()
-	return ev.ID
+	f.alerting(m).TransitionEvent = ev.ID
+	return transition{m: m, ev: ev}
 }
 
 func (f *FSM) sortedChannelNames() []string {
@@ -116,6 +100,9 @@ func (f *FSM) recordDeliveries(c RecordDeliveries, fx *effects) *ApplyResult {
 	for _, r := range c.Results {
 		ev, ok := f.events[r.EventID]
 		if !ok {
+			if f.recordNotice(r, c.At.UTC()) {
+				finished = true
+			}
 			continue
 		}
 		for i := range ev.Deliveries {

@@ -24,6 +24,14 @@ const (
 	CmdCreateChannel    CommandType = 6
 	CmdDeleteChannel    CommandType = 7
 	CmdRecordDeliveries CommandType = 8
+	CmdUpdateMachine    CommandType = 9
+	CmdPauseMachine     CommandType = 10
+	CmdResumeMachine    CommandType = 11
+	CmdReportFailure    CommandType = 12
+	CmdUpdateChannel    CommandType = 13
+	CmdCreateSilence    CommandType = 14
+	CmdExpireSilence    CommandType = 15
+	CmdAlertingTick     CommandType = 16
 )
 
 // RegisterMachine adds a machine. Its ID, key hash and CreatedAt are chosen
@@ -47,9 +55,10 @@ type RotateKey struct {
 // its own clock. At is the leader's time of the proposal; DefaultThreshold is
 // the leader's cluster default, stamped so Apply stays deterministic.
 type HeartbeatBatch struct {
-	At               time.Time     `json:"at"`
-	DefaultThreshold time.Duration `json:"default_threshold"`
-	Beats            []Beat        `json:"beats"`
+	At               time.Time      `json:"at"`
+	DefaultThreshold time.Duration  `json:"default_threshold"`
+	Beats            []Beat         `json:"beats"`
+	Alerting         AlertingConfig `json:"alerting,omitzero"`
 }
 
 // Beat is one machine's newest heartbeat, as leader time (Unix nanoseconds).
@@ -62,8 +71,9 @@ type Beat struct {
 // Each carries the last_seen the leader saw (a fencepost): Apply ignores a
 // machine whose last_seen moved since.
 type MarkOffline struct {
-	At       time.Time     `json:"at"`
-	Machines []OfflineMark `json:"machines"`
+	At       time.Time      `json:"at"`
+	Machines []OfflineMark  `json:"machines"`
+	Alerting AlertingConfig `json:"alerting,omitzero"`
 }
 
 // OfflineMark is one machine in a MarkOffline proposal.
@@ -96,6 +106,66 @@ type DeliveryResult struct {
 	State     string `json:"state"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"last_error"`
+}
+
+// UpdateMachine changes what PATCH /v1/machines/{name} names; nil fields
+// stay as they are. A changed threshold moves the deadline at once.
+type UpdateMachine struct {
+	Name             string             `json:"name"`
+	Labels           *map[string]string `json:"labels,omitempty"`
+	Description      *string            `json:"description,omitempty"`
+	Hostname         *string            `json:"hostname,omitempty"`
+	OfflineThreshold *time.Duration     `json:"offline_threshold,omitempty"`
+	DefaultThreshold time.Duration      `json:"default_threshold"`
+}
+
+// PauseMachine stops detection for a machine: no deadline, no events, no
+// reminders; what channels were told is forgotten.
+type PauseMachine struct {
+	Name string    `json:"name"`
+	At   time.Time `json:"at"`
+}
+
+// ResumeMachine returns a paused machine to unknown until its next beat.
+type ResumeMachine struct {
+	Name string    `json:"name"`
+	At   time.Time `json:"at"`
+}
+
+// ReportFailure puts a machine offline now because its agent said so.
+type ReportFailure struct {
+	ID       string         `json:"id"`
+	Message  string         `json:"message,omitempty"`
+	At       time.Time      `json:"at"`
+	Alerting AlertingConfig `json:"alerting,omitzero"`
+}
+
+// UpdateChannel replaces a channel's settings (the proposer merged the
+// PATCH into the current ones and validated the result). CreatedAt stays.
+type UpdateChannel struct {
+	Channel Channel `json:"channel"`
+}
+
+// CreateSilence adds a silence or maintenance window; At is the proposer's
+// time, for the limit on live silences.
+type CreateSilence struct {
+	Silence Silence   `json:"silence"`
+	At      time.Time `json:"at"`
+}
+
+// ExpireSilence ends a silence at At and reconciles at once.
+type ExpireSilence struct {
+	ID       string         `json:"id"`
+	At       time.Time      `json:"at"`
+	Alerting AlertingConfig `json:"alerting,omitzero"`
+}
+
+// AlertingTick is the leader's time-driven step: close digests whose window
+// passed, release held notifications whose suppression ended, queue
+// reminders that fell due. The leader proposes it only when one is due.
+type AlertingTick struct {
+	At       time.Time      `json:"at"`
+	Alerting AlertingConfig `json:"alerting,omitzero"`
 }
 
 // Encode frames a command: type byte, then its JSON body.

@@ -35,9 +35,9 @@ func TestApply_BadCommandsChangeNothing(t *testing.T) {
 		{"type only", []byte{byte(fsm.CmdRegisterMachine)}},
 		{"unknown type 0", append([]byte{0}, `{}`...)},
 		{"unknown type from the future", append([]byte{200}, `{}`...)},
-		{"type 9 not yet assigned", append([]byte{9}, `{}`...)},
+		{"type 200 not yet assigned", append([]byte{200}, `{}`...)},
 	}
-	for typ := fsm.CmdRegisterMachine; typ <= fsm.CmdRecordDeliveries; typ++ {
+	for typ := fsm.CmdRegisterMachine; typ <= fsm.CmdAlertingTick; typ++ {
 		tests = append(tests,
 			badCase{fmt.Sprintf("malformed json type %d", typ), append([]byte{byte(typ)}, `{"name":`...)},
 			badCase{fmt.Sprintf("wrong json types type %d", typ), append([]byte{byte(typ)},

@@ -18,6 +18,11 @@ var (
 	ErrLimit = errors.New("limit reached")
 	// ErrBadCommand: the command could not be decoded or is invalid (400).
 	ErrBadCommand = errors.New("invalid command")
+	// ErrSilenceNotFound: no silence with that id (404).
+	ErrSilenceNotFound = errors.New("silence not found")
+	// ErrConflict: the request does not fit the current state, e.g.
+	// pausing a machine that is already paused (409).
+	ErrConflict = errors.New("conflict")
 )
 
 var errorsByCode = map[string]error{
@@ -27,6 +32,8 @@ var errorsByCode = map[string]error{
 	"channel_not_found": ErrChannelNotFound,
 	"limit":             ErrLimit,
 	"bad_command":       ErrBadCommand,
+	"silence_not_found": ErrSilenceNotFound,
+	"conflict":          ErrConflict,
 }
 
 // ErrorCode names a sentinel error for the wire; "" for nil or unknown errors.

@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -48,6 +49,7 @@ type ApplyResult struct {
 	Machine *Machine // register, rotate
 	Channel *Channel // create channel
 	Events  []string // ids of events the command created
+	Silence *Silence // create or expire silence
 }
 
 // FSM is the replicated state machine. Apply runs on one goroutine (Raft's);
@@ -55,6 +57,9 @@ type ApplyResult struct {
 // its own sharded locks so the heartbeat path never takes the FSM lock.
 type FSM struct {
 	opts Options
+	// applied is the index of the last entry Apply finished (Raft's own
+	// AppliedIndex runs ahead of the FSM).
+	applied atomic.Uint64
 
 	mu            sync.RWMutex
 	machines      map[string]*Machine
@@ -69,6 +74,16 @@ type FSM struct {
 
 	keys      *keyIndex
 	labelSets map[string]*labelSet // interned label sets, by labelKey
+
+	// Alerting (issue 10): see pipeline.go.
+	silences       map[string]*Silence
+	silenceOrder   []string // ids, oldest first
+	notices        map[string]*Notice
+	pendingNotices int
+	storms         map[string]*storm   // by channel
+	unsent         map[string]struct{} // machine ids whose told state may lag the truth
+	toldOffline    map[string]struct{} // machine ids some channel was told offline
+	noticeSeq      int                 // per Apply: notice ids are index + seq
 }
 
 // New returns an empty FSM.
@@ -101,12 +116,21 @@ func (f *FSM) reset() {
 	f.statusCount = map[Status]int{StatusUnknown: 0, StatusOnline: 0, StatusOffline: 0}
 	f.counters = Counters{}
 	f.labelSets = make(map[string]*labelSet)
+	f.statusCount[StatusPaused] = 0
+	f.silences = make(map[string]*Silence)
+	f.silenceOrder = nil
+	f.notices = make(map[string]*Notice)
+	f.pendingNotices = 0
+	f.storms = make(map[string]*storm)
+	f.unsent = make(map[string]struct{})
+	f.toldOffline = make(map[string]struct{})
 }
 
 // effects collects what observers must hear once the lock is released.
 type effects struct {
 	seen          []SeenMachine
 	gone          []string
+	retimed       []SeenMachine // threshold changed: forget, then see again
 	outboxChanged bool
 }
 
@@ -120,6 +144,7 @@ type SeenMachine struct {
 
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
 	if l.Type != raft.LogCommand {
 		return nil
 	}
@@ -146,6 +171,12 @@ func (f *FSM) notify(fx *effects) {
 	for _, id := range fx.gone {
 		o.MachineGone(id)
 	}
+	if len(fx.retimed) > 0 {
+		for _, s := range fx.retimed {
+			o.MachineGone(s.ID)
+		}
+		o.MachinesSeen(fx.retimed)
+	}
 	if fx.outboxChanged {
 		o.OutboxChanged()
 	}
@@ -158,6 +189,7 @@ func (f *FSM) applyCommand(index uint64, data []byte, fx *effects) *ApplyResult 
 	body := data[1:]
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.noticeSeq = 0
 	switch CommandType(data[0]) {
 	case CmdRegisterMachine:
 		var c RegisterMachine
@@ -207,8 +239,36 @@ func (f *FSM) applyCommand(index uint64, data []byte, fx *effects) *ApplyResult 
 			return &ApplyResult{Err: err}
 		}
 		return f.recordDeliveries(c, fx)
+	case CmdUpdateMachine:
+		return apply(body, func(c UpdateMachine) *ApplyResult { return f.updateMachine(c, fx) })
+	case CmdPauseMachine:
+		return apply(body, func(c PauseMachine) *ApplyResult { return f.pauseMachine(c, fx) })
+	case CmdResumeMachine:
+		return apply(body, func(c ResumeMachine) *ApplyResult { return f.resumeMachine(c, fx) })
+	case CmdReportFailure:
+		return apply(body, func(c ReportFailure) *ApplyResult { return f.reportFailure(index, c, fx) })
+	case CmdUpdateChannel:
+		return apply(body, func(c UpdateChannel) *ApplyResult { return f.updateChannel(c) })
+	case CmdCreateSilence:
+		return apply(body, func(c CreateSilence) *ApplyResult { return f.createSilence(c, fx) })
+	case CmdExpireSilence:
+		return apply(body, func(c ExpireSilence) *ApplyResult { return f.expireSilence(index, c, fx) })
+	case CmdAlertingTick:
+		return apply(body, func(c AlertingTick) *ApplyResult { return f.alertingTick(index, c, fx) })
 	default:
 		// An entry from a newer version: refuse loudly rather than guess.
 		return &ApplyResult{Err: fmt.Errorf("%w: unknown command type %d", ErrBadCommand, data[0])}
 	}
 }
+
+// apply decodes a command body and runs fn on it.
+func apply[C any](body []byte, fn func(C) *ApplyResult) *ApplyResult {
+	var c C
+	if err := decodeBody(body, &c); err != nil {
+		return &ApplyResult{Err: err}
+	}
+	return fn(c)
+}
+
+// AppliedIndex is the Raft index of the last entry Apply finished.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }

@@ -85,13 +85,15 @@ func (h *harness) channel(name, typ string, match map[string]string) {
 	h.t.Helper()
 	h.ok(fsm.CmdCreateChannel, fsm.CreateChannel{Channel: fsm.Channel{
 		Name: name, Type: typ, URL: "https://hooks.example/" + name, Secret: "s-" + name, ChatID: "42", Match: match,
+		// These tests are about single deliveries; digests have their own.
+		Policy: fsm.ChannelPolicy{GroupAfter: fsm.MaxGroupAfter},
 	}})
 }
 
 // beat sends one heartbeat per name, all taken at seen, in a batch at at.
 func (h *harness) beat(at, seen time.Time, names ...string) *fsm.ApplyResult {
 	h.t.Helper()
-	c := fsm.HeartbeatBatch{At: at, DefaultThreshold: defThreshold}
+	c := fsm.HeartbeatBatch{At: at, DefaultThreshold: defThreshold, Alerting: noFlapDamping}
 	for _, n := range names {
 		c.Beats = append(c.Beats, fsm.Beat{ID: machineID(n), SeenAt: seen.UnixNano()})
 	}
@@ -106,7 +108,7 @@ func (h *harness) markOffline(at time.Time, name string) *fsm.ApplyResult {
 
 func (h *harness) markOfflineAt(at time.Time, name string, fencepost time.Time) *fsm.ApplyResult {
 	h.t.Helper()
-	return h.ok(fsm.CmdMarkOffline, fsm.MarkOffline{At: at, Machines: []fsm.OfflineMark{{ID: machineID(name), LastSeen: fencepost}}})
+	return h.ok(fsm.CmdMarkOffline, fsm.MarkOffline{At: at, Alerting: noFlapDamping, Machines: []fsm.OfflineMark{{ID: machineID(name), LastSeen: fencepost}}})
 }
 
 // goOffline brings name online at at (if it is not) and then offline one
@@ -291,3 +293,6 @@ func (o *recObserver) take() (seen []seenCall, gone []string, outbox, restored i
 	o.seen, o.gone, o.outbox, o.restored = nil, nil, 0, 0
 	return
 }
+
+// noFlapDamping keeps flap damping out of tests about single transitions.
+var noFlapDamping = fsm.AlertingConfig{FlapThreshold: 1000}

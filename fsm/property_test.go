@@ -243,13 +243,13 @@ func TestFSM_DeterministicReplay(t *testing.T) {
 func checkStats(t *rapid.T, f *fsm.FSM) {
 	st := f.Stats()
 	total := 0
-	for _, s := range []fsm.Status{fsm.StatusUnknown, fsm.StatusOnline, fsm.StatusOffline} {
+	for _, s := range []fsm.Status{fsm.StatusUnknown, fsm.StatusOnline, fsm.StatusOffline, fsm.StatusPaused} {
 		if n := len(f.Machines(s)); n != st.Machines[s] {
 			t.Fatalf("Stats says %d %s machines, Machines lists %d", st.Machines[s], s, n)
 		}
 		total += st.Machines[s]
 	}
-	if total != f.MachineCount() || len(st.Machines) != 3 {
+	if total != f.MachineCount() || len(st.Machines) != 4 {
 		t.Fatalf("status counts %v sum to %d, %d machines", st.Machines, total, f.MachineCount())
 	}
 	if n := len(f.PendingDeliveries()); n != st.PendingDeliveries {

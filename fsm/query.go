@@ -15,9 +15,7 @@ func (f *FSM) Machines(status Status) []Machine {
 		if status != "" && m.Status != status {
 			continue
 		}
-		mm := *m
-		mm.Labels = maps.Clone(m.Labels)
-		out = append(out, mm)
+		out = append(out, machineBody(m))
 	}
 	f.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Machine) int { return strings.Compare(a.Name, b.Name) })
@@ -32,9 +30,7 @@ func (f *FSM) MachineByName(name string) (Machine, error) {
 	if !ok {
 		return Machine{}, ErrMachineNotFound
 	}
-	m := *f.machines[id]
-	m.Labels = maps.Clone(m.Labels)
-	return m, nil
+	return machineBody(f.machines[id]), nil
 }
 
 // MachineCount is the number of registered machines.
@@ -160,6 +156,7 @@ func (f *FSM) Stats() Stats {
 		Channels:          len(f.channels),
 		Events:            len(f.events),
 		PendingDeliveries: f.pendingCount,
+		PendingNotices:    f.pendingNotices,
 	}
 }
 

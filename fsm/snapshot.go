@@ -16,7 +16,7 @@ import (
 // silently dropping what it does not understand.
 const (
 	snapshotFormat  = "lunasentri-fsm"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 type snapshotHeader struct {
@@ -26,6 +26,10 @@ type snapshotHeader struct {
 	Machines int      `json:"machines"`
 	Channels int      `json:"channels"`
 	Events   int      `json:"events"`
+	// Version 2 (alerting): sections after the events.
+	Silences int `json:"silences,omitempty"`
+	Notices  int `json:"notices,omitempty"`
+	Storms   int `json:"storms,omitempty"`
 }
 
 // snapshot is a point-in-time copy taken under the lock; Persist does the
@@ -35,6 +39,9 @@ type snapshot struct {
 	machines []Machine
 	channels []Channel
 	events   []Event
+	silences []Silence
+	notices  []Notice
+	storms   []storm
 }
 
 // Snapshot implements raft.FSM: a cheap copy under the read lock.
@@ -58,6 +65,22 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	for _, id := range f.order {
 		s.events = append(s.events, copyEvent(f.events[id]))
 	}
+	for i := range s.machines {
+		if a := s.machines[i].Alerting; a != nil {
+			s.machines[i].Alerting = copyAlerting(a)
+		}
+	}
+	for _, id := range f.silenceOrder {
+		s.silences = append(s.silences, copySilence(f.silences[id]))
+	}
+	for _, n := range f.notices {
+		s.notices = append(s.notices, copyNotice(n))
+	}
+	for _, st := range f.storms {
+		c := *st
+		c.Recent = slices.Clone(st.Recent)
+		s.storms = append(s.storms, c)
+	}
 	return s, nil
 }
 
@@ -78,9 +101,12 @@ func (s *snapshot) encode(w io.Writer) error {
 	slices.SortFunc(s.channels, func(a, b Channel) int { return strings.Compare(a.Name, b.Name) })
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
+	slices.SortFunc(s.notices, func(a, b Notice) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.storms, func(a, b storm) int { return strings.Compare(a.Channel, b.Channel) })
 	hdr := snapshotHeader{
 		Format: snapshotFormat, Version: snapshotVersion, Counters: s.counters,
 		Machines: len(s.machines), Channels: len(s.channels), Events: len(s.events),
+		Silences: len(s.silences), Notices: len(s.notices), Storms: len(s.storms),
 	}
 	if err := enc.Encode(hdr); err != nil {
 		return fmt.Errorf("write snapshot header: %w", err)
@@ -99,6 +125,15 @@ func (s *snapshot) encode(w io.Writer) error {
 		if err := enc.Encode(&s.events[i]); err != nil {
 			return fmt.Errorf("write snapshot event: %w", err)
 		}
+	}
+	if err := encodeAll(enc, s.silences, "silence"); err != nil {
+		return err
+	}
+	if err := encodeAll(enc, s.notices, "notice"); err != nil {
+		return err
+	}
+	if err := encodeAll(enc, s.storms, "storm"); err != nil {
+		return err
 	}
 	return bw.Flush()
 }
@@ -138,6 +173,26 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	if hdr.Silences < 0 || hdr.Notices < 0 || hdr.Storms < 0 {
+		return fmt.Errorf("corrupt snapshot header: negative count")
+	}
+	silences, err := decodeN[Silence](dec, hdr.Silences, min(hdr.Silences, 1<<12), "silence")
+	if err != nil {
+		return err
+	}
+	for i := range silences {
+		if err := CompileSilence(&silences[i]); err != nil {
+			return fmt.Errorf("snapshot silence %s: %w", silences[i].ID, err)
+		}
+	}
+	notices, err := decodeN[Notice](dec, hdr.Notices, min(hdr.Notices, 1<<12), "notice")
+	if err != nil {
+		return err
+	}
+	storms, err := decodeN[storm](dec, hdr.Storms, min(hdr.Storms, 1<<10), "storm")
+	if err != nil {
+		return err
+	}
 
 	f.mu.Lock()
 	f.reset()
@@ -148,8 +203,29 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			m.Labels = nil
 		}
 		f.indexMachine(m)
+		if a := m.Alerting; a != nil {
+			if a.Unsent {
+				f.unsent[m.ID] = struct{}{}
+			}
+			if len(a.Told) > 0 {
+				f.toldOffline[m.ID] = struct{}{}
+			}
+		}
 	}
 	f.keys.replace(machines)
+	for i := range silences {
+		f.insertSilence(&silences[i])
+	}
+	for i := range notices {
+		n := &notices[i]
+		f.notices[n.ID] = n
+		if n.State == DeliveryPending {
+			f.pendingNotices++
+		}
+	}
+	for i := range storms {
+		f.storms[storms[i].Channel] = &storms[i]
+	}
 	for i := range channels {
 		c := &channels[i]
 		if c.Match == nil {
@@ -187,4 +263,26 @@ func decodeN[T any](dec *json.Decoder, n, capHint int, what string) ([]T, error)
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+func encodeAll[T any](enc *json.Encoder, items []T, what string) error {
+	for i := range items {
+		if err := enc.Encode(&items[i]); err != nil {
+			return fmt.Errorf("write snapshot %s: %w", what, err)
+		}
+	}
+	return nil
+}
+
+func copyAlerting(a *MachineAlerting) *MachineAlerting {
+	out := *a
+	out.Flips = slices.Clone(a.Flips)
+	if a.Told != nil {
+		out.Told = make(map[string]*Told, len(a.Told))
+		for k, v := range a.Told {
+			t := *v
+			out.Told[k] = &t
+		}
+	}
+	return &out
 }

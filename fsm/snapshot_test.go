@@ -67,7 +67,7 @@ func viewOf(f *fsm.FSM, keys []string) view {
 func TestSnapshot_RestoreRoundTrip(t *testing.T) {
 	h, keys := richState(t, nil)
 	data := persist(t, h.f)
-	if !bytes.HasPrefix(data, []byte(`{"format":"lunasentri-fsm","version":1,`)) {
+	if !bytes.HasPrefix(data, []byte(`{"format":"lunasentri-fsm","version":2,`)) {
 		t.Fatalf("snapshot header: %.80s", data)
 	}
 
@@ -136,7 +136,7 @@ func TestRestore_BadSnapshotLeavesStateUntouched(t *testing.T) {
 		{"json but not a header", `[1,2,3]`},
 		{"wrong format", `{"format":"consul-fsm","version":1}`},
 		{"no format", `{"version":1,"machines":0}`},
-		{"newer version", `{"format":"lunasentri-fsm","version":2,"machines":0,"channels":0,"events":0}`},
+		{"newer version", `{"format":"lunasentri-fsm","version":3,"machines":0,"channels":0,"events":0}`},
 		{"truncated after header", string(good[:firstLine])},
 		{"truncated mid-record", string(good[:firstLine+40])},
 		{"truncated last line", string(good[:len(good)-10])},

@@ -114,6 +114,13 @@ type Machine struct {
 	LastSeen        time.Time `json:"last_seen"`
 	StatusChangedAt time.Time `json:"status_changed_at"`
 	CreatedAt       time.Time `json:"created_at"`
+
+	// Alerting (issue 10). Reason and Message say why the machine is
+	// offline (ReasonSilence, ReasonReported); empty otherwise.
+	Reason   string           `json:"reason,omitempty"`
+	Message  string           `json:"message,omitempty"`
+	Flapping bool             `json:"flapping,omitempty"`
+	Alerting *MachineAlerting `json:"alerting,omitempty"` // nil in events
 }
 
 // Threshold is the machine's offline threshold given the cluster default.
@@ -179,6 +186,11 @@ type Event struct {
 	// DownFor is how long the machine was offline (online events only).
 	DownFor    time.Duration `json:"down_for"`
 	Deliveries []Delivery    `json:"deliveries"`
+	// Reason and Message of an offline (API.md "Heartbeat signals");
+	// Reminder is N for a reminder's body (never in the history).
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Reminder int    `json:"reminder,omitempty"`
 }
 
 // Pending reports whether any delivery of the event is still pending.
@@ -199,6 +211,8 @@ type Delivery struct {
 	Attempts    int       `json:"attempts"`
 	LastError   string    `json:"last_error"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// Digest is the digest that carried this transition (state grouped).
+	Digest string `json:"digest,omitempty"`
 }
 
 // Counters are cluster-wide totals kept in replicated state, so every node
@@ -207,6 +221,16 @@ type Counters struct {
 	TransitionsOffline uint64 `json:"transitions_offline"`
 	TransitionsOnline  uint64 `json:"transitions_online"`
 	DeliveriesDropped  uint64 `json:"deliveries_dropped"`
+
+	// Alerting (issue 10).
+	SuppressedSilenced uint64 `json:"suppressed_silenced,omitempty"`
+	SuppressedFlapping uint64 `json:"suppressed_flapping,omitempty"`
+	FlappingStarted    uint64 `json:"flapping_started,omitempty"`
+	DigestsClosed      uint64 `json:"digests_closed,omitempty"`
+	DigestsDelivered   uint64 `json:"digests_delivered,omitempty"`
+	RemindersQueued    uint64 `json:"reminders_queued,omitempty"`
+	RemindersDelivered uint64 `json:"reminders_delivered,omitempty"`
+	Reconciled         uint64 `json:"reconciled,omitempty"`
 }
 
 // Stats is a cheap summary for metrics and status.
@@ -216,4 +240,8 @@ type Stats struct {
 	Channels          int
 	Events            int
 	PendingDeliveries int
+	// PendingNotices: digests, reminders and notices waiting to be sent;
+	// ActiveSilences: silences muting right now (at the time asked).
+	PendingNotices int
+	ActiveSilences int
 }

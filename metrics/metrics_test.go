@@ -162,12 +162,33 @@ lunasentri_machine_transitions_total{to="online"} 2
 # TYPE lunasentri_machines gauge
 lunasentri_machines{status="offline"} 1
 lunasentri_machines{status="online"} 5
+lunasentri_machines{status="paused"} 0
 lunasentri_machines{status="unknown"} 0
 # HELP lunasentri_notifications_pending Deliveries in the outbox not yet delivered or failed.
 # TYPE lunasentri_notifications_pending gauge
 lunasentri_notifications_pending 2
 `
 	if err := compareText(m, want, "lunasentri_machine_transitions_total", "lunasentri_machines", "lunasentri_notifications_pending"); err != nil {
+		t.Fatal(err)
+	}
+	st.stats.SuppressedSilenced, st.stats.SuppressedFlapping = 7, 1
+	st.stats.DigestsClosed, st.stats.DigestsDelivered = 3, 2
+	st.stats.RemindersQueued, st.stats.RemindersDelivered = 5, 4
+	want = `
+# HELP lunasentri_digests_total Digests by stage: closed (ready to send) and sent (delivered).
+# TYPE lunasentri_digests_total counter
+lunasentri_digests_total{stage="closed"} 3
+lunasentri_digests_total{stage="sent"} 2
+# HELP lunasentri_notifications_suppressed_total Transition notifications held back, by cause: silenced (an active silence or maintenance window) or flapping. The transitions are still recorded.
+# TYPE lunasentri_notifications_suppressed_total counter
+lunasentri_notifications_suppressed_total{cause="flapping"} 1
+lunasentri_notifications_suppressed_total{cause="silenced"} 7
+# HELP lunasentri_reminders_total Reminders for machines still offline, by stage: queued and sent (delivered).
+# TYPE lunasentri_reminders_total counter
+lunasentri_reminders_total{stage="queued"} 5
+lunasentri_reminders_total{stage="sent"} 4
+`
+	if err := compareText(m, want, "lunasentri_digests_total", "lunasentri_notifications_suppressed_total", "lunasentri_reminders_total"); err != nil {
 		t.Fatal(err)
 	}
 	// A restore replaces the state; the next scrape shows the restored count.

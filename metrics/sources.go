@@ -48,3 +48,8 @@ type machineLister interface {
 
 // Gossip statuses, always exported so the series never vanish.
 var gossipStatuses = []string{"alive", "suspect", "failed", "left"}
+
+// silenceCounter is implemented by *fsm.FSM: silences muting at a time.
+type silenceCounter interface {
+	ActiveSilences(at time.Time) int
+}

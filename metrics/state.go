@@ -31,6 +31,15 @@ type stateCollector struct {
 	gossipMembers *prometheus.Desc
 	gossipHealth  *prometheus.Desc
 	machineUp     *prometheus.Desc
+
+	// Alerting (issue 10).
+	suppressed     *prometheus.Desc
+	digests        *prometheus.Desc
+	reminders      *prometheus.Desc
+	reconciled     *prometheus.Desc
+	flapping       *prometheus.Desc
+	silences       *prometheus.Desc
+	pendingNotices *prometheus.Desc
 }
 
 func newStateCollector(opts Options) *stateCollector {
@@ -54,6 +63,13 @@ func newStateCollector(opts Options) *stateCollector {
 		gossipHealth:  prometheus.NewDesc("lunasentri_gossip_health_score", "Memberlist awareness score: 0 is healthy, higher means this node misses probes.", nil, nil),
 		machineUp:     prometheus.NewDesc("lunasentri_machine_up", "1 if the machine is online, 0 if offline or never seen (only with -per-machine-metrics).", []string{"machine"}, nil),
 	}
+	c.suppressed = prometheus.NewDesc("lunasentri_notifications_suppressed_total", "Transition notifications held back, by cause: silenced (an active silence or maintenance window) or flapping. The transitions are still recorded.", []string{"cause"}, nil)
+	c.digests = prometheus.NewDesc("lunasentri_digests_total", "Digests by stage: closed (ready to send) and sent (delivered).", []string{"stage"}, nil)
+	c.reminders = prometheus.NewDesc("lunasentri_reminders_total", "Reminders for machines still offline, by stage: queued and sent (delivered).", []string{"stage"}, nil)
+	c.reconciled = prometheus.NewDesc("lunasentri_notifications_reconciled_total", "Notifications sent when a suppression ended because a channel had been told something other than the truth.", nil, nil)
+	c.flapping = prometheus.NewDesc("lunasentri_flapping_started_total", "Times a machine started flapping (one machine.flapping notice per channel each).", nil, nil)
+	c.silences = prometheus.NewDesc("lunasentri_silences_active", "Silences and maintenance windows muting right now.", nil, nil)
+	c.pendingNotices = prometheus.NewDesc("lunasentri_notices_pending", "Digests, reminders and notices waiting to be sent.", nil, nil)
 	if opts.PendingBeats != nil {
 		f := opts.PendingBeats
 		c.pendingBeats.Store(&f)
@@ -64,7 +80,8 @@ func newStateCollector(opts Options) *stateCollector {
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.transitions, c.machines, c.pending, c.oldestPending, c.events,
 		c.dropped, c.leader, c.term, c.commitIndex, c.appliedIndex, c.lastContact, c.ready, c.coalescer,
-		c.gossipMembers, c.gossipHealth, c.machineUp} {
+		c.gossipMembers, c.gossipHealth, c.machineUp, c.suppressed, c.digests, c.reminders, c.reconciled,
+		c.flapping, c.silences, c.pendingNotices} {
 		ch <- d
 	}
 }
@@ -119,12 +136,24 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric, s StateSource
 	st := s.Stats()
 	ch <- counter(c.transitions, float64(st.TransitionsOffline), "offline")
 	ch <- counter(c.transitions, float64(st.TransitionsOnline), "online")
-	for _, status := range []fsm.Status{fsm.StatusOnline, fsm.StatusOffline, fsm.StatusUnknown} {
+	for _, status := range []fsm.Status{fsm.StatusOnline, fsm.StatusOffline, fsm.StatusUnknown, fsm.StatusPaused} {
 		ch <- gauge(c.machines, float64(st.Machines[status]), string(status))
 	}
 	ch <- gauge(c.pending, float64(st.PendingDeliveries))
 	ch <- gauge(c.events, float64(st.Events))
 	ch <- counter(c.dropped, float64(st.DeliveriesDropped))
+	ch <- counter(c.suppressed, float64(st.SuppressedSilenced), "silenced")
+	ch <- counter(c.suppressed, float64(st.SuppressedFlapping), "flapping")
+	ch <- counter(c.digests, float64(st.DigestsClosed), "closed")
+	ch <- counter(c.digests, float64(st.DigestsDelivered), "sent")
+	ch <- counter(c.reminders, float64(st.RemindersQueued), "queued")
+	ch <- counter(c.reminders, float64(st.RemindersDelivered), "sent")
+	ch <- counter(c.reconciled, float64(st.Reconciled))
+	ch <- counter(c.flapping, float64(st.FlappingStarted))
+	ch <- gauge(c.pendingNotices, float64(st.PendingNotices))
+	if sc, ok := s.(silenceCounter); ok {
+		ch <- gauge(c.silences, float64(sc.ActiveSilences(c.now())))
+	}
 	if pl, ok := s.(pendingLister); ok {
 		oldest := 0.0
 		if st.PendingDeliveries > 0 {

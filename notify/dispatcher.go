@@ -101,6 +101,9 @@ type Delivery struct {
 	// it. Zero disables the age budget for this delivery.
 	FirstQueued time.Time
 	Event       Event
+	// Digest, when set, is what to send instead of Event: EventID is then
+	// the digest's id.
+	Digest *Digest
 }
 
 // Result is an outcome to commit: final (delivered, failed) or progress

@@ -256,11 +256,24 @@ func (r *term) begin(t *task) {
 	r.inflight++
 	r.perChan[t.key.channel]++
 	r.wg.Add(1)
-	go r.attempt(t, n, t.d.Event)
+	go r.attempt(t, n, t.d)
+}
+
+// send delivers one outbox entry: a digest through the channel's
+// DigestNotifier, anything else through Notify.
+func send(ctx context.Context, n Notifier, d Delivery) (bool, error) {
+	if d.Digest == nil {
+		return n.Notify(ctx, d.Event)
+	}
+	dn, ok := n.(DigestNotifier)
+	if !ok {
+		return false, errors.New("this channel type cannot send digests")
+	}
+	return dn.NotifyDigest(ctx, *d.Digest)
 }
 
 // attempt runs on its own goroutine: confirm leadership, then send once.
-func (r *term) attempt(t *task, n Notifier, ev Event) {
+func (r *term) attempt(t *task, n Notifier, d Delivery) {
 	defer r.wg.Done()
 	o := outcome{task: t}
 	if err := r.leadership.VerifyLeader(r.ctx); err != nil {
@@ -275,7 +288,7 @@ func (r *term) attempt(t *task, n Notifier, ev Event) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
-	o.retryable, o.err = n.Notify(ctx, ev)
+	o.retryable, o.err = send(ctx, n, d)
 	o.timedOut = errors.Is(ctx.Err(), context.DeadlineExceeded) && r.ctx.Err() == nil
 	cancel()
 	r.outcomes <- o

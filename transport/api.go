@@ -75,17 +75,26 @@ func (a *API) routes() {
 	a.route("/v1/status", map[string]http.HandlerFunc{"GET": a.handleStatus})
 
 	a.route("/v1/heartbeat", map[string]http.HandlerFunc{"POST": a.handleHeartbeat})
+	a.route("/v1/heartbeat/fail", map[string]http.HandlerFunc{"POST": a.handleHeartbeatFail})
+	a.route("/ping/{key}/fail", map[string]http.HandlerFunc{"GET": a.handlePingFail, "POST": a.handlePingFail})
 
 	a.route("/v1/machines", map[string]http.HandlerFunc{
 		"GET": a.admin(a.handleListMachines), "POST": a.admin(a.handleRegisterMachine)})
 	a.route("/v1/machines/{name}", map[string]http.HandlerFunc{
-		"GET": a.admin(a.handleGetMachine), "DELETE": a.admin(a.handleDeleteMachine)})
+		"GET": a.admin(a.handleGetMachine), "DELETE": a.admin(a.handleDeleteMachine), "PATCH": a.admin(a.handlePatchMachine)})
+	a.route("/v1/machines/{name}/pause", map[string]http.HandlerFunc{"POST": a.admin(a.handlePauseMachine)})
+	a.route("/v1/machines/{name}/resume", map[string]http.HandlerFunc{"POST": a.admin(a.handleResumeMachine)})
+	a.route("/v1/silences", map[string]http.HandlerFunc{
+		"GET": a.admin(a.handleListSilences), "POST": a.admin(a.handleCreateSilence)})
+	a.route("/v1/silences/{id}", map[string]http.HandlerFunc{
+		"GET": a.admin(a.handleGetSilence), "DELETE": a.admin(a.handleExpireSilence)})
 	a.route("/v1/machines/{name}/rotate-key", map[string]http.HandlerFunc{"POST": a.admin(a.handleRotateKey)})
 	a.route("/v1/events", map[string]http.HandlerFunc{"GET": a.admin(a.handleEvents)})
 	a.route("/v1/cluster/members", map[string]http.HandlerFunc{"GET": a.admin(a.handleMembers)})
 	a.route("/v1/channels", map[string]http.HandlerFunc{
 		"GET": a.admin(a.handleListChannels), "POST": a.admin(a.handleCreateChannel)})
-	a.route("/v1/channels/{name}", map[string]http.HandlerFunc{"DELETE": a.admin(a.handleDeleteChannel)})
+	a.route("/v1/channels/{name}", map[string]http.HandlerFunc{
+		"DELETE": a.admin(a.handleDeleteChannel), "PATCH": a.admin(a.handlePatchChannel)})
 	a.route("/v1/channels/{name}/test", map[string]http.HandlerFunc{"POST": a.admin(a.handleTestChannel)})
 
 	a.operatorRoutes()

@@ -19,6 +19,7 @@ type channelRequest struct {
 	Secret string            `json:"secret"`
 	ChatID chatID            `json:"chat_id"`
 	Match  map[string]string `json:"match"`
+	policyRequest
 
 	// Settings of the further channel types (issue 15, API.md "More
 	// channel types").
@@ -68,6 +69,9 @@ func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
 		return fsm.Channel{}, err
 	}
 	ch := fsm.Channel{Name: req.Name, Type: req.Type, Match: maps.Clone(req.Match), CreatedAt: time.Now().UTC()}
+	if err := req.policyRequest.apply(&ch.Policy); err != nil {
+		return ch, err
+	}
 	if err := checkChannelFields(req); err != nil {
 		return ch, err
 	}

@@ -118,3 +118,72 @@ func redactChatURL(raw string) string {
 	}
 	return u.Scheme + "://" + u.Host + "/xxxxx"
 }
+
+// morePatch is the part of PATCH /v1/channels/{name} that changes issue
+// 15's settings: each field replaces the setting when present (secrets can
+// be replaced, never read).
+type morePatch struct {
+	URLs       *[]string          `json:"urls"`
+	Labels     *map[string]string `json:"labels"`
+	BasicAuth  *basicAuth         `json:"basic_auth"`
+	RoutingKey *string            `json:"routing_key"`
+	Topic      *string            `json:"topic"`
+	Token      *string            `json:"token"`
+	To         *[]string          `json:"to"`
+	From       *string            `json:"from"`
+}
+
+// apply changes ch, refusing a setting of another type.
+func (p morePatch) apply(ch *fsm.Channel) error {
+	set := map[string]bool{
+		"urls": p.URLs != nil, "labels": p.Labels != nil, "basic_auth": p.BasicAuth != nil,
+		"routing_key": p.RoutingKey != nil, "topic": p.Topic != nil, "token": p.Token != nil,
+		"to": p.To != nil, "from": p.From != nil,
+	}
+	// url and secret were applied by the caller; they must fit the type.
+	if ch.Secret != "" && ch.Type != fsm.ChannelWebhook {
+		return errors.New("secret belongs to webhook channels, not " + ch.Type)
+	}
+	if ch.URL != "" && !slices.Contains(channelFields[ch.Type], "url") {
+		return errors.New("url does not belong to " + ch.Type + " channels")
+	}
+	if ch.Type == fsm.ChannelAlertmanager && ch.URL != "" {
+		if p.URLs != nil {
+			return errors.New("give url or urls, not both")
+		}
+		ch.URLs, ch.URL = []string{ch.URL}, ""
+	}
+	for f, isSet := range set {
+		if isSet && !slices.Contains(channelFields[ch.Type], f) {
+			return errors.New(f + " does not belong to " + ch.Type + " channels")
+		}
+	}
+	if p.URLs != nil {
+		ch.URLs = slices.Clone(*p.URLs)
+	}
+	if p.Labels != nil {
+		if err := validateLabels("labels", *p.Labels); err != nil {
+			return err
+		}
+		ch.Labels = maps.Clone(*p.Labels)
+	}
+	if p.BasicAuth != nil {
+		ch.Username, ch.Password = p.BasicAuth.Username, p.BasicAuth.Password
+	}
+	if p.RoutingKey != nil {
+		ch.RoutingKey = *p.RoutingKey
+	}
+	if p.Topic != nil {
+		ch.Topic = *p.Topic
+	}
+	if p.Token != nil {
+		ch.Token = *p.Token
+	}
+	if p.To != nil {
+		ch.To = slices.Clone(*p.To)
+	}
+	if p.From != nil {
+		ch.From = *p.From
+	}
+	return nil
+}

@@ -137,6 +137,7 @@ func (a *API) applyBeats(ctx context.Context, batch []agedBeat) error {
 		At:               now.UTC(),
 		DefaultThreshold: a.opts.OfflineThreshold,
 		Beats:            make([]fsm.Beat, len(batch)),
+		Alerting:         a.opts.Alerting,
 	}
 	for i, b := range batch {
 		cmd.Beats[i] = fsm.Beat{ID: b.ID, SeenAt: now.Add(-time.Duration(b.AgeUS) * time.Microsecond).UnixNano()}

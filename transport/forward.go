@@ -32,6 +32,8 @@ type applyAnswer struct {
 	Error   string       `json:"error,omitempty"`
 	Machine *fsm.Machine `json:"machine,omitempty"`
 	Channel *fsm.Channel `json:"channel,omitempty"`
+	Silence *fsm.Silence `json:"silence,omitempty"`
+	Events  []string     `json:"events,omitempty"`
 }
 
 // leaderWait bounds how long a write waits for a leader during an election
@@ -87,7 +89,16 @@ func (a *API) proposeOnce(ctx context.Context, cmd []byte) (*fsm.ApplyResult, er
 	if err := a.opts.Consensus.WaitForIndex(wctx, ans.Index); err != nil {
 		a.logger.Warn("forwarded write not yet applied locally", "index", ans.Index, "error", err)
 	}
-	return &fsm.ApplyResult{Err: fsm.ErrorFromCode(ans.Code, ans.Error), Machine: ans.Machine, Channel: ans.Channel}, nil
+	res := &fsm.ApplyResult{Err: fsm.ErrorFromCode(ans.Code, ans.Error), Machine: ans.Machine, Channel: ans.Channel, Events: ans.Events}
+	if ans.Silence != nil {
+		// The local replica has it compiled (schedule parsed) once applied.
+		if s, err := a.opts.FSM.Silence(ans.Silence.ID); err == nil {
+			res.Silence = &s
+		} else if fsm.CompileSilence(ans.Silence) == nil {
+			res.Silence = ans.Silence
+		}
+	}
+	return res, nil
 }
 
 func asApplyResult(v any) *fsm.ApplyResult {
@@ -170,7 +181,7 @@ func (a *API) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar := asApplyResult(res)
-	ans := applyAnswer{Index: index, Machine: ar.Machine, Channel: ar.Channel}
+	ans := applyAnswer{Index: index, Machine: ar.Machine, Channel: ar.Channel, Silence: ar.Silence, Events: ar.Events}
 	if ar.Err != nil {
 		ans.Code, ans.Error = fsm.ErrorCode(ar.Err), ar.Err.Error()
 	}
@@ -182,7 +193,9 @@ func (a *API) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 // marks and delivery results are the leader's own business.
 func forwardableCommand(t fsm.CommandType) bool {
 	switch t {
-	case fsm.CmdRegisterMachine, fsm.CmdDeleteMachine, fsm.CmdRotateKey, fsm.CmdCreateChannel, fsm.CmdDeleteChannel:
+	case fsm.CmdRegisterMachine, fsm.CmdDeleteMachine, fsm.CmdRotateKey, fsm.CmdCreateChannel, fsm.CmdDeleteChannel,
+		fsm.CmdUpdateMachine, fsm.CmdPauseMachine, fsm.CmdResumeMachine, fsm.CmdReportFailure,
+		fsm.CmdUpdateChannel, fsm.CmdCreateSilence, fsm.CmdExpireSilence:
 		return true
 	}
 	return false

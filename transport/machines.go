@@ -97,9 +97,9 @@ func (a *API) handleRegisterMachine(w http.ResponseWriter, r *http.Request) {
 func (a *API) handleListMachines(w http.ResponseWriter, r *http.Request) {
 	status := fsm.Status(r.URL.Query().Get("status"))
 	switch status {
-	case "", fsm.StatusOnline, fsm.StatusOffline, fsm.StatusUnknown:
+	case "", fsm.StatusOnline, fsm.StatusOffline, fsm.StatusUnknown, fsm.StatusPaused:
 	default:
-		writeError(w, http.StatusBadRequest, "status must be online, offline or unknown")
+		writeError(w, http.StatusBadRequest, "status must be online, offline, unknown or paused")
 		return
 	}
 	ms := a.opts.FSM.Machines(status)

@@ -15,7 +15,10 @@ import (
 
 // machineFields is a machine's JSON shape in API.md; created_at may be added.
 var machineFields = []string{"id", "name", "hostname", "description", "labels", "status",
-	"last_seen", "status_changed_at", "offline_threshold"}
+	"last_seen", "status_changed_at", "offline_threshold", "flapping"}
+
+// optionalMachineFields appear only when set (API.md second wave).
+var optionalMachineFields = []string{"created_at", "reason", "message", "agent"}
 
 func checkMachineShape(t testing.TB, v any) map[string]any {
 	t.Helper()
@@ -29,7 +32,7 @@ func checkMachineShape(t testing.TB, v any) map[string]any {
 		}
 	}
 	for k := range m {
-		if !slices.Contains(machineFields, k) && k != "created_at" {
+		if !slices.Contains(machineFields, k) && !slices.Contains(optionalMachineFields, k) {
 			t.Errorf("machine has unexpected field %q", k)
 		}
 	}

@@ -62,6 +62,9 @@ type Options struct {
 	// OfflineThreshold is the cluster default, stamped into heartbeat
 	// batches and shown for machines without their own threshold.
 	OfflineThreshold time.Duration
+	// Alerting is stamped into every command that can make a notification
+	// (flap damping settings).
+	Alerting fsm.AlertingConfig
 	// FlushInterval is how often heartbeats go to the leader; default 250ms.
 	FlushInterval time.Duration
 	// IntakeUnhealthyAfter: when this node has not reached the leader for

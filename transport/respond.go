@@ -34,9 +34,9 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 // writeApplyError maps FSM sentinels and cluster trouble to status codes.
 func writeApplyError(w http.ResponseWriter, err error) {
 	switch {
-	case errors.Is(err, fsm.ErrMachineExists), errors.Is(err, fsm.ErrChannelExists), errors.Is(err, fsm.ErrLimit):
+	case errors.Is(err, fsm.ErrMachineExists), errors.Is(err, fsm.ErrChannelExists), errors.Is(err, fsm.ErrLimit), errors.Is(err, fsm.ErrConflict):
 		writeError(w, http.StatusConflict, "%s", err.Error())
-	case errors.Is(err, fsm.ErrMachineNotFound), errors.Is(err, fsm.ErrChannelNotFound):
+	case errors.Is(err, fsm.ErrMachineNotFound), errors.Is(err, fsm.ErrChannelNotFound), errors.Is(err, fsm.ErrSilenceNotFound):
 		writeError(w, http.StatusNotFound, "%s", err.Error())
 	case errors.Is(err, fsm.ErrBadCommand):
 		writeError(w, http.StatusBadRequest, "%s", err.Error())

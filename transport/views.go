@@ -19,6 +19,9 @@ type machineView struct {
 	StatusChangedAt  *time.Time        `json:"status_changed_at"`
 	OfflineThreshold string            `json:"offline_threshold"`
 	CreatedAt        *time.Time        `json:"created_at,omitempty"`
+	Flapping         bool              `json:"flapping"`
+	Reason           string            `json:"reason,omitempty"`
+	Message          string            `json:"message,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -42,6 +45,9 @@ func (a *API) machineView(m fsm.Machine) machineView {
 		StatusChangedAt:  timePtr(m.StatusChangedAt),
 		OfflineThreshold: m.Threshold(a.opts.OfflineThreshold).String(),
 		CreatedAt:        timePtr(m.CreatedAt),
+		Flapping:         m.Flapping,
+		Reason:           m.Reason,
+		Message:          m.Message,
 	}
 }
 
@@ -52,6 +58,7 @@ type deliveryView struct {
 	Attempts  int        `json:"attempts"`
 	LastError string     `json:"last_error"`
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	Digest    string     `json:"digest,omitempty"`
 }
 
 type eventView struct {
@@ -60,6 +67,8 @@ type eventView struct {
 	OccurredAt time.Time      `json:"occurred_at"`
 	Machine    machineView    `json:"machine"`
 	DownFor    string         `json:"down_for,omitempty"`
+	Reason     string         `json:"reason,omitempty"`
+	Message    string         `json:"message,omitempty"`
 	Deliveries []deliveryView `json:"deliveries"`
 }
 
@@ -68,6 +77,7 @@ func (a *API) eventView(ev fsm.Event) eventView {
 		ID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt.UTC(),
 		Machine:    a.machineView(ev.Machine),
 		Deliveries: make([]deliveryView, 0, len(ev.Deliveries)),
+		Reason:     ev.Reason, Message: ev.Message,
 	}
 	if ev.DownFor > 0 {
 		v.DownFor = ev.DownFor.Round(time.Millisecond).String()
@@ -75,7 +85,7 @@ func (a *API) eventView(ev fsm.Event) eventView {
 	for _, d := range ev.Deliveries {
 		v.Deliveries = append(v.Deliveries, deliveryView{
 			Channel: d.Channel, Type: d.ChannelType, State: d.State, Attempts: d.Attempts,
-			LastError: d.LastError, UpdatedAt: timePtr(d.UpdatedAt),
+			LastError: d.LastError, UpdatedAt: timePtr(d.UpdatedAt), Digest: d.Digest,
 		})
 	}
 	return v
@@ -90,6 +100,7 @@ type channelView struct {
 	Match     map[string]string `json:"match"`
 	HasSecret bool              `json:"has_secret,omitempty"`
 	CreatedAt *time.Time        `json:"created_at,omitempty"`
+	policyView
 
 	// Settings of the further channel types (issue 15); never a password,
 	// routing key or token.
@@ -118,6 +129,7 @@ func channelViewOf(c fsm.Channel, redactURL func(string) string) channelView {
 	v := channelView{
 		Name: c.Name, Type: c.Type, URL: url, ChatID: c.ChatID, Match: match,
 		HasSecret: c.Secret != "", CreatedAt: timePtr(c.CreatedAt),
+		policyView: policyViewOf(c.Policy),
 	}
 	moreChannelView(c, redactURL, &v)
 	return v

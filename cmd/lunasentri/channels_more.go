@@ -14,12 +14,6 @@ import (
 
 var moreChannelTypes = map[string]bool{"alertmanager": true, "slack": true, "pagerduty": true, "ntfy": true, "email": true}
 
-// listFlag collects a repeatable string flag.
-type listFlag []string
-
-func (f *listFlag) String() string     { return strings.Join(*f, ",") }
-func (f *listFlag) Set(s string) error { *f = append(*f, s); return nil }
-
 func (c *cli) channelsAddMore(ctx context.Context, kind string, args []string) error {
 	cmd := "channels add " + kind
 	var (

@@ -197,6 +197,9 @@ type machine struct {
 	LastSeen         string            `json:"last_seen"`
 	StatusChangedAt  string            `json:"status_changed_at"`
 	OfflineThreshold flexDuration      `json:"offline_threshold"`
+	Flapping         bool              `json:"flapping"`
+	Reason           string            `json:"reason"`
+	Message          string            `json:"message"`
 }
 
 type delivery struct {
@@ -204,6 +207,7 @@ type delivery struct {
 	State     string `json:"state"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"last_error"`
+	Digest    string `json:"digest"`
 }
 
 type event struct {
@@ -212,6 +216,8 @@ type event struct {
 	OccurredAt string     `json:"occurred_at"`
 	Machine    machine    `json:"machine"`
 	Deliveries []delivery `json:"deliveries"`
+	Reason     string     `json:"reason"`
+	Message    string     `json:"message"`
 }
 
 type channel struct {

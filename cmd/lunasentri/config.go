@@ -39,6 +39,8 @@ type serverConfig struct {
 	CheckInterval          time.Duration
 	HeartbeatFlushInterval time.Duration
 	FailoverGrace          time.Duration
+	FlapThreshold          int
+	FlapWindow             time.Duration
 
 	AdminToken    string
 	ClusterSecret string
@@ -125,6 +127,8 @@ func serverSettings() []setting {
 		{"check-interval", "check_interval", "MACHINE_HEARTBEAT_CHECK_INTERVAL", kindDuration, "detection resolution `DURATION` (default 1s; env MACHINE_HEARTBEAT_CHECK_INTERVAL)", func(c *serverConfig) any { return &c.CheckInterval }},
 		{"heartbeat-flush-interval", "heartbeat_flush_interval", "", kindDuration, "`DURATION` between heartbeat batches shipped to the leader (default 250ms)", func(c *serverConfig) any { return &c.HeartbeatFlushInterval }},
 		{"failover-grace", "failover_grace", "", kindGrace, "`DURATION` a new leader waits before marking machines offline (default 0: max(threshold/2, 5s))", func(c *serverConfig) any { return &c.FailoverGrace }},
+		{"flap-threshold", "flap_threshold", "", kindPositiveInt, "`N` transitions within -flap-window mark a machine flapping (default 6)", func(c *serverConfig) any { return &c.FlapThreshold }},
+		{"flap-window", "flap_window", "", kindDuration, "`DURATION` over which flapping is counted, and a flapping machine must stay stable (default 10m)", func(c *serverConfig) any { return &c.FlapWindow }},
 		{"admin-token", "admin_token", "LUNASENTRI_ADMIN_TOKEN", kindString, "`TOKEN` for the admin API (required; env LUNASENTRI_ADMIN_TOKEN)", func(c *serverConfig) any { return &c.AdminToken }},
 		{"cluster-secret", "cluster_secret", "LUNASENTRI_CLUSTER_SECRET", kindString, "`SECRET` for node-to-node calls (default: derived from the admin token; env LUNASENTRI_CLUSTER_SECRET)", func(c *serverConfig) any { return &c.ClusterSecret }},
 		{"gossip-key", "gossip_key", "LUNASENTRI_GOSSIP_KEY", kindGossipKey, "`KEY` encrypting gossip: base64 of 16, 24 or 32 bytes, from \"lunasentri keygen\" (env LUNASENTRI_GOSSIP_KEY)", func(c *serverConfig) any { return &c.GossipKey }},

@@ -21,6 +21,8 @@ Subcommands:
                                           register a machine and print its API key (shown once)
   delete NAME                             delete a machine and its pending notifications
   rotate-key NAME                         issue a new API key; the old one stops working
+  pause NAME                              stop detection (maintenance): no deadline, events or reminders
+  resume NAME                             resume detection; unknown until the next heartbeat
 
 Every subcommand takes -address, -token and -json (lunasentri machines list -h).
 `
@@ -42,11 +44,15 @@ func (c *cli) cmdMachines(ctx context.Context, args []string) error {
 		return c.machinesDelete(ctx, rest)
 	case "rotate-key":
 		return c.machinesRotateKey(ctx, rest)
+	case "pause":
+		return c.machinesSetPaused(ctx, rest, true)
+	case "resume":
+		return c.machinesSetPaused(ctx, rest, false)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, machinesUsage)
 		return errHelpShown{}
 	default:
-		return usageErrorf("machines: unknown subcommand %q (list, show, register, delete, rotate-key)", sub)
+		return usageErrorf("machines: unknown subcommand %q (list, show, register, delete, rotate-key, pause, resume)", sub)
 	}
 }
 
@@ -142,6 +148,12 @@ func (c *cli) printMachine(w io.Writer, m machine) {
 	fmt.Fprintf(tw, "Name:\t%s\n", m.Name)
 	fmt.Fprintf(tw, "ID:\t%s\n", dash(m.ID))
 	fmt.Fprintf(tw, "Status:\t%s\n", status)
+	if m.Reason == "reported" {
+		fmt.Fprintf(tw, "Reported:\t%s\n", dash(m.Message))
+	}
+	if m.Flapping {
+		fmt.Fprintf(tw, "Flapping:\t%s\n", "yes (transitions recorded, not sent, until stable)")
+	}
 	fmt.Fprintf(tw, "Last seen:\t%s\n", lastSeen)
 	fmt.Fprintf(tw, "Hostname:\t%s\n", dash(m.Hostname))
 	fmt.Fprintf(tw, "Description:\t%s\n", dash(m.Description))

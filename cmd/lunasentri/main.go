@@ -47,7 +47,8 @@ Cluster:
   agent       send heartbeats for this machine
 
 Operate (talk to any node; -address / LUNASENTRI_ADDR, -token / LUNASENTRI_ADMIN_TOKEN, -json):
-  machines    list | show NAME | register NAME | delete NAME | rotate-key NAME
+  machines    list | show NAME | register NAME | delete NAME | rotate-key NAME | pause NAME | resume NAME
+  silence     add | list | expire ID: mute notifications, once or as a maintenance window
   channels    list | add webhook NAME | add telegram NAME | delete NAME | test NAME
   events      recent transitions, newest first
   status      this node's Raft status
@@ -158,6 +159,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.cmdMachines(ctx, rest)
 	case "channels", "channel":
 		return c.cmdChannels(ctx, rest)
+	case "silence", "silences":
+		return c.cmdSilence(ctx, args[1:])
 	case "events":
 		return c.cmdEvents(ctx, rest)
 	case "status":

@@ -72,7 +72,7 @@ func (c *cli) cmdEvents(ctx context.Context, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tTYPE\tMACHINE\tDELIVERIES\tID")
+	fmt.Fprintln(tw, "TIME\tTYPE\tMACHINE\tDELIVERIES\tREASON\tID")
 	for _, e := range out.Events {
 		var ds []string
 		for _, d := range e.Deliveries {
@@ -82,7 +82,11 @@ func (c *cli) cmdEvents(ctx context.Context, args []string) error {
 			}
 			ds = append(ds, s)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.OccurredAt, e.Type, e.Machine.Name, dash(joinSorted(ds)), e.ID)
+		reason := e.Reason
+		if e.Message != "" {
+			reason += ": " + e.Message
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.OccurredAt, e.Type, e.Machine.Name, dash(joinSorted(ds)), dash(cell(reason, 60)), e.ID)
 	}
 	return tw.Flush()
 }
@@ -343,4 +347,13 @@ func (c *cli) channelsSimple(ctx context.Context, sub, method, suffix, done stri
 	}
 	fmt.Fprintf(c.stdout, done, pos[0])
 	return nil
+}
+
+// cell shortens free text for a table cell.
+func cell(s string, max int) string {
+	s = oneLine(s)
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
 }

@@ -245,8 +245,8 @@ func TestEventsAndStatus(t *testing.T) {
 	})
 	r := runWith(t, opsCLI(f), "events", "-limit", "5")
 	f.check(t, "GET", "/v1/events?limit=5", "admintok", nil)
-	want := "TIME                  TYPE             MACHINE  DELIVERIES                  ID\n" +
-		"2025-01-02T03:00:00Z  machine.offline  web-1    ops:delivered,tg:failed(5)  ev1\n"
+	want := "TIME                  TYPE             MACHINE  DELIVERIES                  REASON  ID\n" +
+		"2025-01-02T03:00:00Z  machine.offline  web-1    ops:delivered,tg:failed(5)  -       ev1\n"
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("events: exit %d\n%s\nwant\n%s", r.code, r.stdout, want)
 	}

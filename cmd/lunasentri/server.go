@@ -75,6 +75,8 @@ func buildServerOptions(cfg serverConfig, logger hclog.Logger) server.Options {
 		CheckInterval:          cfg.CheckInterval,
 		HeartbeatFlushInterval: cfg.HeartbeatFlushInterval,
 		FailoverGrace:          cfg.FailoverGrace,
+		FlapThreshold:          cfg.FlapThreshold,
+		FlapWindow:             cfg.FlapWindow,
 		AdminToken:             cfg.AdminToken,
 		ClusterSecret:          cfg.ClusterSecret,
 		GossipKey:              cfg.GossipKey,

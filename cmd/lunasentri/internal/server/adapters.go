@@ -107,10 +107,13 @@ func (s livenessSource) OnlineMachines() []monitor.Machine {
 
 // offlineProposer writes the monitor's decisions through Raft, one entry per
 // batch, stamped with the leader's clock.
-type offlineProposer struct{ c *cluster.Cluster }
+type offlineProposer struct {
+	c        *cluster.Cluster
+	alerting fsm.AlertingConfig
+}
 
 func (p offlineProposer) ProposeOffline(ctx context.Context, batch []monitor.Expired) error {
-	cmd := fsm.MarkOffline{At: time.Now().UTC(), Machines: make([]fsm.OfflineMark, len(batch))}
+	cmd := fsm.MarkOffline{At: time.Now().UTC(), Machines: make([]fsm.OfflineMark, len(batch)), Alerting: p.alerting}
 	for i, e := range batch {
 		cmd.Machines[i] = fsm.OfflineMark{ID: e.ID, LastSeen: e.LastSeen}
 	}
@@ -119,5 +122,24 @@ func (p offlineProposer) ProposeOffline(ctx context.Context, batch []monitor.Exp
 		return err
 	}
 	_, _, err = p.c.Apply(ctx, data)
+	return err
+}
+
+// alertingTicks lets the leader's alerting ticker read the replica and
+// commit ticks stamped with its clock.
+type alertingTicks struct {
+	fsm      *fsm.FSM
+	c        *cluster.Cluster
+	alerting fsm.AlertingConfig
+}
+
+func (a alertingTicks) TickDue(now time.Time) bool { return a.fsm.TickDue(now.UTC(), a.alerting) }
+
+func (a alertingTicks) ProposeTick(ctx context.Context, at time.Time) error {
+	data, err := fsm.Encode(fsm.CmdAlertingTick, fsm.AlertingTick{At: at.UTC(), Alerting: a.alerting})
+	if err != nil {
+		return err
+	}
+	_, _, err = a.c.Apply(ctx, data)
 	return err
 }

@@ -29,6 +29,7 @@ type Node struct {
 	API        *transport.API
 	Metrics    *metrics.Metrics
 	Monitor    *monitor.Monitor
+	Ticker     *monitor.AlertingTicker
 	Dispatcher *notify.Dispatcher
 
 	httpServer *http.Server
@@ -133,7 +134,7 @@ func Start(opts Options) (*Node, error) {
 	n.Monitor, err = monitor.New(monitor.Options{
 		Logger: opts.Logger, CheckInterval: opts.CheckInterval, FailoverGrace: opts.FailoverGrace,
 		Source:                livenessSource{fsm: n.FSM, defaultThreshold: opts.OfflineThreshold},
-		Proposer:              offlineProposer{n.Cluster},
+		Proposer:              offlineProposer{c: n.Cluster, alerting: opts.alerting()},
 		ObserveDetectionDelay: func(d time.Duration) { n.Metrics.DetectionDelay.Observe(d.Seconds()) },
 	})
 	if err != nil {
@@ -164,6 +165,15 @@ func Start(opts Options) (*Node, error) {
 		n.abort(ln)
 		return nil, err
 	}
+	n.Ticker, err = monitor.NewAlertingTicker(monitor.TickerOptions{
+		Logger: opts.Logger, Interval: opts.CheckInterval,
+		Source:   alertingTicks{fsm: n.FSM, c: n.Cluster, alerting: opts.alerting()},
+		Proposer: alertingTicks{fsm: n.FSM, c: n.Cluster, alerting: opts.alerting()},
+	})
+	if err != nil {
+		n.abort(ln)
+		return nil, err
+	}
 	obs.monitor, obs.dispatcher = n.Monitor, n.Dispatcher
 	// After a restore the leader's deadlines and outbox view are stale:
 	// restart leader work from the new state (asynchronously: Restore runs
@@ -175,6 +185,7 @@ func Start(opts Options) (*Node, error) {
 		Logger: opts.Logger, FSM: n.FSM, Consensus: consensus{n.Cluster},
 		AdminToken: opts.AdminToken, ClusterSecret: opts.ClusterSecret,
 		OfflineThreshold: opts.OfflineThreshold, FlushInterval: opts.HeartbeatFlushInterval,
+		Alerting:        opts.alerting(),
 		ValidateChannel: channelValidator(opts.smtpServer()),
 		TestChannel: func(ctx context.Context, name string) error {
 			if _, err := n.FSM.Channel(name); err != nil {
@@ -231,7 +242,13 @@ func (n *Node) abort(ln net.Listener) {
 // leaderWork runs the monitor and the dispatcher while this node leads.
 func (n *Node) leaderWork(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := n.Ticker.Run(ctx); err != nil && ctx.Err() == nil {
+			n.logger.Error("alerting ticker stopped", "error", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		if err := n.Monitor.Run(ctx); err != nil && ctx.Err() == nil {

@@ -25,7 +25,8 @@ type outbox struct{ fsm *fsm.FSM }
 
 func (o outbox) PendingDeliveries() []notify.Delivery {
 	pds := o.fsm.PendingDeliveries()
-	out := make([]notify.Delivery, len(pds))
+	notices := o.fsm.PendingNotices()
+	out := make([]notify.Delivery, len(pds), len(pds)+len(notices))
 	for i, pd := range pds {
 		out[i] = notify.Delivery{
 			EventID:     pd.Event.ID,
@@ -35,6 +36,22 @@ func (o outbox) PendingDeliveries() []notify.Delivery {
 			FirstQueued: pd.Event.OccurredAt,
 			Event:       notifyEvent(pd.Event),
 		}
+	}
+	for _, n := range notices {
+		d := notify.Delivery{
+			EventID: n.ID, Channel: n.Channel, Attempts: n.Attempts, LastError: n.LastError,
+			FirstQueued: n.CreatedAt,
+		}
+		if n.Kind == fsm.NoticeDigest {
+			dg := &notify.Digest{ID: n.ID, OccurredAt: n.CreatedAt, GroupBy: n.GroupBy, Events: make([]notify.Event, len(n.Events))}
+			for i, ev := range n.Events {
+				dg.Events[i] = notifyEvent(ev)
+			}
+			d.Digest = dg
+		} else if len(n.Events) == 1 {
+			d.Event = notifyEvent(n.Events[0])
+		}
+		out = append(out, d)
 	}
 	return out
 }
@@ -48,6 +65,7 @@ func notifyEvent(ev fsm.Event) notify.Event {
 	}
 	return notify.Event{
 		ID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt, DownFor: ev.DownFor,
+		Reason: ev.Reason, Message: ev.Message, Reminder: ev.Reminder,
 		Machine: notify.Machine{
 			ID: m.ID, Name: m.Name, Hostname: m.Hostname, Description: m.Description,
 			Status: string(m.Status), LastSeen: lastSeen, Labels: m.Labels,

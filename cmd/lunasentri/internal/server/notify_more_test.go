@@ -175,6 +175,31 @@ func TestMoreChannels_ValidateTestAndDeliverEachTransitionOnce(t *testing.T) {
 		return err == nil && ch.Policy.RepeatInterval == transport.DefaultAlertmanagerRepeat
 	})
 
+	// PATCH changes the further types' settings; secrets are replaced,
+	// never read; an alertmanager channel keeps re-posting.
+	const newKey = "PDNEWROUTINGKEY0123456789abcdefX"
+	for _, p := range []struct {
+		name string
+		body map[string]any
+		want int
+	}{
+		{"pd", map[string]any{"routing_key": newKey}, 200},
+		{"am", map[string]any{"labels": map[string]string{"severity": "page", "team": "sre"}, "repeat_interval": "0s"}, 200},
+		{"mail", map[string]any{"url": "http://x"}, 400},
+		{"chat", map[string]any{"topic": "x"}, 400},
+		{"push", map[string]any{"secret": "0123456789abcdef"}, 400},
+	} {
+		var raw json.RawMessage
+		if code := call(t, "PATCH", tc.url(f)+"/v1/channels/"+p.name, testToken, p.body, &raw); code != p.want || bytes.Contains(raw, []byte(newKey)) {
+			t.Errorf("PATCH %s %v = %d %s, want %d", p.name, p.body, code, raw, p.want)
+		}
+	}
+	waitFor(t, 5*time.Second, "am patch replicated", func() bool {
+		ch, err := tc.nodes[f].FSM.Channel("am")
+		pd, _ := tc.nodes[f].FSM.Channel("pd")
+		return err == nil && ch.Labels["team"] == "sre" && ch.Policy.RepeatInterval == transport.DefaultAlertmanagerRepeat && pd.RoutingKey == newKey
+	})
+
 	bad := []map[string]any{
 		{"type": "alertmanager", "name": "b1"},
 		{"type": "alertmanager", "name": "b2", "url": "http://am:9093", "labels": map[string]string{"alertname": "x"}},
@@ -210,7 +235,7 @@ func TestMoreChannels_ValidateTestAndDeliverEachTransitionOnce(t *testing.T) {
 		}
 	}
 	if recv.count("/am/api/v2/alerts", "LunaSentriTest") != 1 || recv.count(slackPath, "LunaSentri test message") != 1 ||
-		recv.count("/pd/v2/enqueue", `"trigger"`) != 1 || recv.count("/pd/v2/enqueue", `"resolve"`) != 1 ||
+		recv.count("/pd/v2/enqueue", `"trigger"`, newKey) != 1 || recv.count("/pd/v2/enqueue", `"resolve"`) != 1 ||
 		recv.count("/ntfy/ops", "connected to LunaSentri") != 1 || box.count("Subject: [LunaSentri] LunaSentri test message") != 1 {
 		t.Errorf("test messages: %v, mails %d", recv.reqs, box.count())
 	}

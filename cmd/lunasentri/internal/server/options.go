@@ -5,6 +5,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/lunasentri/lunasentri/fsm"
 )
 
 // Options configures one cluster node. cmd/lunasentri fills it from flags,
@@ -25,6 +27,10 @@ type Options struct {
 	CheckInterval          time.Duration // default 1s
 	HeartbeatFlushInterval time.Duration // default 250ms
 	FailoverGrace          time.Duration // 0: per machine max(threshold/2, 5s)
+	// Flap damping (API.md "Flapping"): FlapThreshold transitions within
+	// FlapWindow mark a machine flapping. Zero: 6 and 10m.
+	FlapThreshold int
+	FlapWindow    time.Duration
 
 	AdminToken string // required
 	// ClusterSecret authenticates node-to-node calls; empty derives it from
@@ -68,4 +74,9 @@ type Options struct {
 	// zero keep hashicorp's defaults.
 	RaftConfig          func(*raft.Config)
 	GossipProbeInterval time.Duration
+}
+
+// alerting is the cluster-wide alerting settings stamped into commands.
+func (o Options) alerting() fsm.AlertingConfig {
+	return fsm.AlertingConfig{FlapThreshold: o.FlapThreshold, FlapWindow: o.FlapWindow}
 }
