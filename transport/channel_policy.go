@@ -95,11 +95,11 @@ func policyViewOf(p fsm.ChannelPolicy) policyView {
 // delivery settings; the type and name never change.
 type patchChannelRequest struct {
 	policyRequest
-	Match  *map[string]string `json:"match"`
-	URL    *string            `json:"url"`
-	Secret *string            `json:"secret"`
-	ChatID *chatID            `json:"chat_id"`
-	morePatch                 // issue 15's channel types
+	Match     *map[string]string `json:"match"`
+	URL       *string            `json:"url"`
+	Secret    *string            `json:"secret"`
+	ChatID    *chatID            `json:"chat_id"`
+	morePatch                    // issue 15's channel types
 }
 
 func (a *API) handlePatchChannel(w http.ResponseWriter, r *http.Request) {
