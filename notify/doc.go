@@ -5,8 +5,13 @@
 // leader.
 //
 // Channel implementations live in subpackages: notify/webhook (signed HTTP
-// POSTs) and notify/telegram. They know nothing about retries, leadership or
-// Raft; the dispatcher knows nothing about HTTP.
+// POSTs), notify/telegram, notify/alertmanager (a bridge into Prometheus
+// Alertmanager), notify/slack (Slack, Mattermost, Rocket.Chat), notify/pagerduty
+// (Events API v2), notify/ntfy and notify/email (SMTP). Each implements
+// Notifier and DigestNotifier. notify/internal/httpx is the one request path
+// and answer classification of the HTTP ones, notify/internal/msgtext the
+// wording people read in chat, push and mail. They know nothing about
+// retries, leadership or Raft; the dispatcher knows nothing about HTTP.
 //
 // What the dispatcher must never do:
 //

@@ -95,10 +95,11 @@ func policyViewOf(p fsm.ChannelPolicy) policyView {
 // delivery settings; the type and name never change.
 type patchChannelRequest struct {
 	policyRequest
-	Match  *map[string]string `json:"match"`
-	URL    *string            `json:"url"`
-	Secret *string            `json:"secret"`
-	ChatID *chatID            `json:"chat_id"`
+	Match     *map[string]string `json:"match"`
+	URL       *string            `json:"url"`
+	Secret    *string            `json:"secret"`
+	ChatID    *chatID            `json:"chat_id"`
+	morePatch                    // issue 15's channel types
 }
 
 func (a *API) handlePatchChannel(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +143,11 @@ func (a *API) handlePatchChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%s", err.Error())
 		return
 	}
+	if err := req.morePatch.apply(&ch); err != nil { // issue 15
+		writeError(w, http.StatusBadRequest, "%s", err.Error())
+		return
+	}
+	withTypeDefaults(&ch)
 	if a.opts.ValidateChannel != nil {
 		if err := a.opts.ValidateChannel(ch); err != nil {
 			writeError(w, http.StatusBadRequest, "%s", err.Error())

@@ -20,6 +20,22 @@ type channelRequest struct {
 	ChatID chatID            `json:"chat_id"`
 	Match  map[string]string `json:"match"`
 	policyRequest
+
+	// Settings of the further channel types (issue 15, API.md "More
+	// channel types").
+	URLs       []string          `json:"urls"`
+	Labels     map[string]string `json:"labels"`
+	BasicAuth  *basicAuth        `json:"basic_auth"`
+	RoutingKey string            `json:"routing_key"`
+	Topic      string            `json:"topic"`
+	Token      string            `json:"token"`
+	To         []string          `json:"to"`
+	From       string            `json:"from"`
+}
+
+type basicAuth struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 // chatID accepts a Telegram chat id as a string ("-1001234", "@channel")
@@ -56,6 +72,9 @@ func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
 	if err := req.policyRequest.apply(&ch.Policy); err != nil {
 		return ch, err
 	}
+	if err := checkChannelFields(req); err != nil {
+		return ch, err
+	}
 	switch req.Type {
 	case fsm.ChannelWebhook:
 		if req.URL == "" {
@@ -70,11 +89,14 @@ func (a *API) validateChannel(req channelRequest) (fsm.Channel, error) {
 			return ch, errors.New("url and secret belong to webhook channels")
 		}
 		ch.ChatID = string(req.ChatID)
+	case fsm.ChannelAlertmanager, fsm.ChannelSlack, fsm.ChannelPagerDuty, fsm.ChannelNtfy, fsm.ChannelEmail:
+		moreChannelSettings(req, &ch)
 	case "":
-		return ch, errors.New("channel type is required (webhook or telegram)")
+		return ch, errors.New("channel type is required (" + channelTypeList + ")")
 	default:
-		return ch, errors.New("unknown channel type " + req.Type + " (webhook or telegram)")
+		return ch, errors.New("unknown channel type " + req.Type + " (" + channelTypeList + ")")
 	}
+	withTypeDefaults(&ch)
 	return ch, a.opts.ValidateChannel(ch)
 }
 

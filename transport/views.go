@@ -101,6 +101,20 @@ type channelView struct {
 	HasSecret bool              `json:"has_secret,omitempty"`
 	CreatedAt *time.Time        `json:"created_at,omitempty"`
 	policyView
+
+	// Settings of the further channel types (issue 15); never a password,
+	// routing key or token.
+	URLs      []string          `json:"urls,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	BasicAuth *basicAuthView    `json:"basic_auth,omitempty"`
+	Topic     string            `json:"topic,omitempty"`
+	To        []string          `json:"to,omitempty"`
+	From      string            `json:"from,omitempty"`
+}
+
+// basicAuthView shows who an alertmanager channel authenticates as.
+type basicAuthView struct {
+	Username string `json:"username"`
 }
 
 func channelViewOf(c fsm.Channel, redactURL func(string) string) channelView {
@@ -112,9 +126,29 @@ func channelViewOf(c fsm.Channel, redactURL func(string) string) channelView {
 	if url != "" && redactURL != nil {
 		url = redactURL(url)
 	}
-	return channelView{
+	v := channelView{
 		Name: c.Name, Type: c.Type, URL: url, ChatID: c.ChatID, Match: match,
 		HasSecret: c.Secret != "", CreatedAt: timePtr(c.CreatedAt),
 		policyView: policyViewOf(c.Policy),
+	}
+	moreChannelView(c, redactURL, &v)
+	return v
+}
+
+// moreChannelView fills the view of the further channel types (issue 15).
+func moreChannelView(c fsm.Channel, redactURL func(string) string, v *channelView) {
+	v.HasSecret = hasSecret(c)
+	if c.Type == fsm.ChannelSlack && c.URL != "" {
+		v.URL = redactChatURL(c.URL)
+	}
+	for _, u := range c.URLs {
+		if redactURL != nil {
+			u = redactURL(u)
+		}
+		v.URLs = append(v.URLs, u)
+	}
+	v.Labels, v.Topic, v.To, v.From = c.Labels, c.Topic, c.To, c.From
+	if c.Username != "" {
+		v.BasicAuth = &basicAuthView{Username: c.Username}
 	}
 }

@@ -226,6 +226,10 @@ type channel struct {
 	URL    string            `json:"url,omitempty"`
 	ChatID flexString        `json:"chat_id,omitempty"`
 	Match  map[string]string `json:"match,omitempty"`
+	// Issue 15's channel types.
+	URLs  []string `json:"urls,omitempty"`
+	Topic string   `json:"topic,omitempty"`
+	To    []string `json:"to,omitempty"`
 }
 
 type member struct {

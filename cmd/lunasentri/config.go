@@ -54,6 +54,13 @@ type serverConfig struct {
 	TelegramBotToken string
 	TelegramAPIURL   string
 
+	// SMTP for email channels (issue 15).
+	SMTPAddr     string
+	SMTPUsername string
+	SMTPPassword string
+	SMTPTLS      string
+	SMTPFrom     string
+
 	MaxEvents int
 	LogLevel  string
 	LogJSON   bool
@@ -130,6 +137,11 @@ func serverSettings() []setting {
 		{"dead-server-cleanup", "dead_server_cleanup", "", kindDuration, "`DURATION` a server may be failed in gossip before it is removed from Raft (default 30s)", func(c *serverConfig) any { return &c.DeadServerCleanup }},
 		{"", "telegram_bot_token", "TELEGRAM_BOT_TOKEN", kindString, "", func(c *serverConfig) any { return &c.TelegramBotToken }},
 		{"", "telegram_api_url", "TELEGRAM_API_URL", kindURL, "", func(c *serverConfig) any { return &c.TelegramAPIURL }},
+		{"smtp-addr", "smtp_addr", "", kindAddr, "`HOST:PORT` of the SMTP server email channels send through", func(c *serverConfig) any { return &c.SMTPAddr }},
+		{"smtp-username", "smtp_username", "", kindString, "SMTP `USER` (PLAIN auth)", func(c *serverConfig) any { return &c.SMTPUsername }},
+		{"smtp-password", "smtp_password", "LUNASENTRI_SMTP_PASSWORD", kindString, "SMTP `PASSWORD` (env LUNASENTRI_SMTP_PASSWORD)", func(c *serverConfig) any { return &c.SMTPPassword }},
+		{"smtp-tls", "smtp_tls", "", kindString, "`MODE` of the SMTP connection: none, starttls or tls (default starttls)", func(c *serverConfig) any { return &c.SMTPTLS }},
+		{"smtp-from", "smtp_from", "", kindString, "default sender `ADDRESS` of email channels", func(c *serverConfig) any { return &c.SMTPFrom }},
 		{"max-events", "max_events", "", kindPositiveInt, "`N` finished events kept in the history (default 10000)", func(c *serverConfig) any { return &c.MaxEvents }},
 		{"per-machine-metrics", "per_machine_metrics", "", kindBool, "add lunasentri_machine_up{machine} to /metrics (one series per machine: small fleets only)", func(c *serverConfig) any { return &c.PerMachineMetrics }},
 		{"log-level", "log_level", "", kindLogLevel, "`LEVEL`: trace, debug, info, warn or error (default info)", func(c *serverConfig) any { return &c.LogLevel }},

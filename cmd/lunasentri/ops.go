@@ -20,6 +20,13 @@ Subcommands:
                                                         add a signed webhook channel
   add telegram NAME -chat-id ID [-match k=v]...         add a Telegram channel (the bot
                                                         token is the server's TELEGRAM_BOT_TOKEN)
+  add alertmanager NAME -url URL [-url URL]... [-label k=v]... [-username U -password P]
+                                                        post alerts to (an HA) Alertmanager
+  add slack NAME -url URL                               Slack, Mattermost or Rocket.Chat
+                                                        incoming webhook
+  add pagerduty NAME -routing-key KEY [-url URL]        PagerDuty Events API v2
+  add ntfy NAME -url URL -topic TOPIC [-ntfy-token T]  ntfy push
+  add email NAME -to ADDR [-to ADDR]... [-from ADDR]    email through the server's -smtp-addr
   delete NAME                                           delete a channel
   test NAME                                             send a test message and wait for it
 
@@ -232,18 +239,22 @@ func (c *cli) channelsList(ctx context.Context, args []string) error {
 		if ch.Type == "telegram" {
 			target = "chat " + string(ch.ChatID)
 		}
+		target = moreChannelTarget(ch, target)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ch.Name, ch.Type, dash(target), dash(kvFlag(ch.Match).String()))
 	}
 	return tw.Flush()
 }
 
 func (c *cli) channelsAdd(ctx context.Context, args []string) error {
+	if len(args) > 0 && moreChannelTypes[args[0]] {
+		return c.channelsAddMore(ctx, args[0], args[1:])
+	}
 	if len(args) == 0 || (args[0] != "webhook" && args[0] != "telegram") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprint(c.stdout, channelsUsage)
 			return errHelpShown{}
 		}
-		return usageErrorf("channels add: want a type: webhook or telegram")
+		return usageErrorf("channels add: want a type: webhook, telegram, alertmanager, slack, pagerduty, ntfy or email")
 	}
 	kind, args := args[0], args[1:]
 	var fs *flag.FlagSet

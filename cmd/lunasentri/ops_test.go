@@ -318,7 +318,7 @@ func TestChannels(t *testing.T) {
 		{[]string{"channels", "add", "webhook", "ops", "-url", "x", "-secret", "s"}, `channels add webhook: invalid -url "x" (want http:// or https://)`},
 		{[]string{"channels", "add", "telegram", "tg"}, "channels add telegram: -chat-id is required"},
 		{[]string{"channels", "add", "telegram", "-chat-id", "1"}, "channels add telegram: missing NAME"},
-		{[]string{"channels", "add", "sms", "x"}, "channels add: want a type: webhook or telegram"},
+		{[]string{"channels", "add", "sms", "x"}, "channels add: want a type: webhook, telegram, alertmanager, slack, pagerduty, ntfy or email"},
 		{[]string{"channels", "frob"}, `channels: unknown subcommand "frob" (list, add, delete, test)`},
 	} {
 		r := runWith(t, opsCLI(f), tc.args...)

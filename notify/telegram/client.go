@@ -179,7 +179,12 @@ func (c *Client) notify(ctx context.Context, chatID string, ev notify.Event) (bo
 	if err != nil {
 		return false, err
 	}
+	return c.deliver(ctx, chatID, text)
+}
 
+// deliver sends one formatted message to a chat: at most one request, after
+// the per-chat and global limiters (bounded by ctx).
+func (c *Client) deliver(ctx context.Context, chatID, text string) (bool, error) {
 	s, notBefore := c.acquire(chatID)
 	defer c.release(s)
 	if left := notBefore.Sub(c.now()); left > 0 {

@@ -7,7 +7,10 @@
 //     message a second per chat, 30 a second in all), plus the per-chat
 //     back-off Telegram asks for with a 429's parameters.retry_after;
 //   - the message text: MarkdownV2 with every variable part escaped
-//     (EscapeMarkdownV2);
+//     (EscapeMarkdownV2), including the offline reason, reminders, flapping
+//     notices and digests (counts, the group_by breakdown and up to 20
+//     names, always within Telegram's 4096 characters whatever the labels
+//     and names are);
 //   - classifying one attempt's outcome: {"ok":true} delivered; 429 (as
 //     *notify.RetryAfterError), 408, 5xx, network errors and timeouts
 //     retryable; other answers, a missing token or a bad chat id permanent;

@@ -17,6 +17,8 @@ var (
 	// ErrUnknownEventType: no message text exists for the event type.
 	// Permanent.
 	ErrUnknownEventType = errors.New("unknown event type")
+	// ErrEmptyDigest: a digest without events has nothing to say. Permanent.
+	ErrEmptyDigest = errors.New("digest has no events")
 	// ErrChatBackingOff: Telegram asked us (429) to leave this chat alone
 	// for a while and that time has not passed; nothing was sent. Always
 	// wrapped in a *notify.RetryAfterError saying how long is left.

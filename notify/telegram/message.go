@@ -45,7 +45,15 @@ func formatMessage(ev notify.Event) (string, error) {
 	var b strings.Builder
 	switch ev.Type {
 	case notify.EventOffline:
-		b.WriteString("🔴 *" + EscapeMarkdownV2(name+" is offline") + "*\n")
+		if ev.Reminder > 0 {
+			b.WriteString("🔴 *" + EscapeMarkdownV2(name+" is still offline") + "* " +
+				EscapeMarkdownV2("(reminder "+strconv.Itoa(ev.Reminder)+")") + "\n")
+		} else {
+			b.WriteString("🔴 *" + EscapeMarkdownV2(name+" is offline") + "*\n")
+		}
+	case notify.EventFlapping:
+		b.WriteString("🟠 *" + EscapeMarkdownV2(name+" is flapping") + "*\n")
+		b.WriteString(EscapeMarkdownV2("It keeps going offline and online. Its changes are recorded but not sent until it has been stable for a while; then you get its state once.") + "\n")
 	case notify.EventOnline:
 		b.WriteString("🟢 *" + EscapeMarkdownV2(name+" is back online") + "*\n")
 	case notify.EventTest:
@@ -67,6 +75,16 @@ func formatMessage(ev notify.Event) (string, error) {
 	b.WriteString("\n")
 	field(&b, "Hostname", truncate(firstNonEmpty(m.Hostname, "unknown"), maxNameChars))
 	field(&b, "Last seen", formatLastSeen(m.LastSeen))
+	if ev.Type == notify.EventOffline {
+		if ev.Reason != "" || ev.Message != "" {
+			field(&b, "Reason", reasonText(ev))
+		}
+		if ev.Reminder > 0 {
+			if d := offlineFor(ev); d > 0 {
+				field(&b, "Offline for", HumanDuration(d))
+			}
+		}
+	}
 	if ev.Type == notify.EventOnline && ev.DownFor > 0 {
 		field(&b, "Down for", HumanDuration(ev.DownFor))
 	}
@@ -74,6 +92,35 @@ func formatMessage(ev notify.Event) (string, error) {
 		field(&b, "Description", truncate(m.Description, maxDescriptionChars))
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+// maxReportedChars caps a reported failure message in a Telegram text; the
+// webhook body carries it whole (up to the 10 KiB the API accepts).
+const maxReportedChars = 500
+
+// reasonText says in words why a machine went offline.
+func reasonText(ev notify.Event) string {
+	switch {
+	case ev.Reason == notify.ReasonReported || ev.Message != "":
+		if msg := strings.TrimSpace(ev.Message); msg != "" {
+			return "reported: " + truncate(msg, maxReportedChars)
+		}
+		return "reported by the machine"
+	default:
+		return "no heartbeat within the threshold"
+	}
+}
+
+// offlineFor is how long a machine has been offline at a reminder: the
+// outage so far if the event carries it, else since the last beat.
+func offlineFor(ev notify.Event) time.Duration {
+	if ev.DownFor > 0 {
+		return ev.DownFor
+	}
+	if ev.Machine.LastSeen != nil && !ev.Machine.LastSeen.IsZero() && !ev.OccurredAt.IsZero() {
+		return ev.OccurredAt.Sub(*ev.Machine.LastSeen)
+	}
+	return 0
 }
 
 // field writes one "*Label:* value" line, both parts escaped.

@@ -2,8 +2,10 @@
 // (API.md, "Webhook delivery").
 //
 // It owns:
-//   - the exact wire format: the JSON body, the X-LunaSentri-* headers and the
-//     HMAC-SHA256 signature over TIMESTAMP + "." + BODY (Sign, Verify);
+//   - the exact wire format: the JSON body (with reason, message and
+//     reminder at the top level, and the digest body of NotifyDigest), the
+//     X-LunaSentri-* headers and the HMAC-SHA256 signature over
+//     TIMESTAMP + "." + BODY (Sign, Verify);
 //   - validation of a channel's URL and secret (ValidateURL, ValidateSecret),
 //     which the HTTP API reuses for its 400 answers;
 //   - classifying one attempt's outcome: 2xx delivered; 408, 429, 5xx,

@@ -17,6 +17,10 @@ var (
 	// ErrMissingEventID: a transition event without an ID cannot be
 	// deduplicated by receivers, so it is not sent. Permanent.
 	ErrMissingEventID = errors.New("event has no id")
+	// ErrEmptyDigest: a digest without events has nothing to say. Permanent.
+	ErrEmptyDigest = errors.New("digest has no events")
+	// ErrDigestTooLarge: more than MaxDigestEvents events. Permanent.
+	ErrDigestTooLarge = errors.New("digest too large")
 
 	// Verify errors: a receiver answers 401 to all of them.
 

@@ -13,11 +13,16 @@ import (
 // payload is the JSON body of API.md's "Webhook delivery". Field order is
 // the documented order; receivers and external tests read it as written.
 type payload struct {
-	Event      string         `json:"event"`
-	ID         string         `json:"id"`
-	OccurredAt string         `json:"occurred_at"`
-	Test       bool           `json:"test,omitempty"`
-	Machine    machinePayload `json:"machine"`
+	Event      string `json:"event"`
+	ID         string `json:"id"`
+	OccurredAt string `json:"occurred_at"`
+	Test       bool   `json:"test,omitempty"`
+	// Reason and Message (offline events, API.md "Heartbeat signals") and
+	// Reminder (API.md "Channel policy") are top-level beside event and id.
+	Reason   string         `json:"reason,omitempty"`
+	Message  string         `json:"message,omitempty"`
+	Reminder int            `json:"reminder,omitempty"`
+	Machine  machinePayload `json:"machine"`
 }
 
 type machinePayload struct {
@@ -42,9 +47,23 @@ func formatTime(t time.Time) string {
 func encode(ev notify.Event, now time.Time) ([]byte, payload, error) {
 	p := payload{Event: ev.Type, ID: ev.ID}
 	switch ev.Type {
-	case notify.EventOffline, notify.EventOnline:
+	case notify.EventDigest:
+		return encodedDigest(ev)
+	case notify.EventOffline, notify.EventOnline, notify.EventFlapping:
 		if ev.ID == "" {
 			return nil, p, ErrMissingEventID
+		}
+		if ev.Type == notify.EventOffline {
+			// Every offline says why; events recorded before reasons
+			// existed were all missed beats.
+			p.Reason = ev.Reason
+			if p.Reason == "" {
+				p.Reason = notify.ReasonSilence
+			}
+			p.Message = ev.Message
+		}
+		if ev.Reminder > 0 {
+			p.Reminder = ev.Reminder
 		}
 	case notify.EventTest:
 		p.Test = true

@@ -97,7 +97,7 @@ func TestNotify_BodyAndHeaders(t *testing.T) {
 	if r.method != http.MethodPost || r.path != "/hooks/luna?x=1" {
 		t.Errorf("request %s %s", r.method, r.path)
 	}
-	wantBody := `{"event":"machine.offline","id":"evt-0001","occurred_at":"2026-11-27T08:32:05Z",` +
+	wantBody := `{"event":"machine.offline","id":"evt-0001","occurred_at":"2026-11-27T08:32:05Z","reason":"silence",` +
 		`"machine":{"id":"m-1","name":"prod-api","hostname":"prod-01","description":"Main API server",` +
 		`"status":"offline","last_seen":"2026-11-27T07:30:00Z","labels":{"env":"prod","team":"core"}}}`
 	if string(r.body) != wantBody {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/lunasentri/lunasentri/notify/email"
 )
 
 // Defaults (DESIGN.md).
@@ -62,6 +64,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.TelegramAPIURL == "" {
 		o.TelegramAPIURL = DefaultTelegramAPI
+	}
+	if err := email.ValidateServer(o.smtpServer()); err != nil { // issue 15
+		return err
 	}
 	if o.ClusterSecret == "" {
 		o.ClusterSecret = deriveClusterSecret(o.AdminToken)

@@ -153,8 +153,10 @@ func Start(opts Options) (*Node, error) {
 		Outbox:     outbox{n.FSM},
 		Recorder:   recorder{n.Cluster},
 		Leadership: n.Cluster,
-		Channels:   newChannels(n.FSM, tg, opts.Version),
-		OnOutcome:  n.Metrics.NotificationOutcome,
+		Channels: newChannels(n.FSM, tg, opts.Version, channelsOptions{
+			SMTP: opts.smtpServer(), BaseURL: baseURLOf(httpAdv), Logger: opts.Logger.Named("channels"),
+		}),
+		OnOutcome: n.Metrics.NotificationOutcome,
 		ObserveDelay: func(_ string, d time.Duration) {
 			n.Metrics.NotificationDelay.Observe(d.Seconds())
 		},
@@ -184,7 +186,7 @@ func Start(opts Options) (*Node, error) {
 		AdminToken: opts.AdminToken, ClusterSecret: opts.ClusterSecret,
 		OfflineThreshold: opts.OfflineThreshold, FlushInterval: opts.HeartbeatFlushInterval,
 		Alerting:        opts.alerting(),
-		ValidateChannel: validateChannel,
+		ValidateChannel: channelValidator(opts.smtpServer()),
 		TestChannel: func(ctx context.Context, name string) error {
 			if _, err := n.FSM.Channel(name); err != nil {
 				return err

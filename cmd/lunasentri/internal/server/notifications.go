@@ -6,12 +6,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/lunasentri/lunasentri/cluster"
 	"github.com/lunasentri/lunasentri/fsm"
 	"github.com/lunasentri/lunasentri/notify"
+	"github.com/lunasentri/lunasentri/notify/email"
 	"github.com/lunasentri/lunasentri/notify/telegram"
 	"github.com/lunasentri/lunasentri/notify/webhook"
 )
@@ -95,6 +99,11 @@ type channels struct {
 	telegram *telegram.Client
 	version  string
 	client   *http.Client
+	// Issue 15: the node's SMTP settings, its own base URL (alertmanager
+	// generatorURL, pagerduty client_url) and the logger of the channels.
+	smtp    email.Server
+	baseURL string
+	logger  hclog.Logger
 
 	mu    sync.Mutex
 	cache map[string]cachedNotifier
@@ -105,11 +114,23 @@ type cachedNotifier struct {
 	n   notify.Notifier
 }
 
-func newChannels(f *fsm.FSM, tg *telegram.Client, version string) *channels {
+// channelsOptions are the settings of the channel types beyond webhook and
+// telegram (issue 15).
+type channelsOptions struct {
+	SMTP    email.Server
+	BaseURL string // http://ADVERTISE:PORT of this node
+	Logger  hclog.Logger
+}
+
+func newChannels(f *fsm.FSM, tg *telegram.Client, version string, more channelsOptions) *channels {
+	if more.Logger == nil {
+		more.Logger = hclog.NewNullLogger()
+	}
 	return &channels{
 		fsm: f, telegram: tg, version: version,
 		client: &http.Client{Timeout: webhook.DefaultTimeout},
 		cache:  make(map[string]cachedNotifier),
+		smtp:   more.SMTP, baseURL: more.BaseURL, logger: more.Logger,
 	}
 }
 
@@ -134,6 +155,8 @@ func (c *channels) Notifier(name string) (notify.Notifier, string, bool) {
 		}
 	case fsm.ChannelTelegram:
 		n = c.telegram.Chat(cfg.ChatID)
+	case fsm.ChannelAlertmanager, fsm.ChannelSlack, fsm.ChannelPagerDuty, fsm.ChannelNtfy, fsm.ChannelEmail:
+		n = c.moreNotifier(cfg)
 	default:
 		n = brokenChannel{err: fmt.Errorf("unknown channel type %q", cfg.Type)}
 	}
@@ -141,8 +164,16 @@ func (c *channels) Notifier(name string) (notify.Notifier, string, bool) {
 	return n, cfg.Type, true
 }
 
+// sameChannel reports whether a cached notifier built from a still fits b:
+// every setting of every type, the policy (an alertmanager notifier's
+// validity follows repeat_interval) and the creation time (a channel deleted
+// and created again under the same name is a new channel).
 func sameChannel(a, b fsm.Channel) bool {
-	return a.Type == b.Type && a.URL == b.URL && a.Secret == b.Secret && a.ChatID == b.ChatID && a.CreatedAt.Equal(b.CreatedAt)
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return false
+	}
+	a.CreatedAt, b.CreatedAt = time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b)
 }
 
 // brokenChannel fails every delivery permanently with the reason, so the
@@ -150,6 +181,21 @@ func sameChannel(a, b fsm.Channel) bool {
 type brokenChannel struct{ err error }
 
 func (b brokenChannel) Notify(context.Context, notify.Event) (bool, error) { return false, b.err }
+
+func (b brokenChannel) NotifyDigest(context.Context, notify.Digest) (bool, error) {
+	return false, b.err
+}
+
+// channelValidator checks settings with the channel packages' own rules;
+// email channels also need the node's SMTP sender.
+func channelValidator(smtp email.Server) func(fsm.Channel) error {
+	return func(ch fsm.Channel) error {
+		if err := validateMoreChannel(ch, smtp); err != nil {
+			return err
+		}
+		return validateChannel(ch)
+	}
+}
 
 // validateChannel checks settings with the channel packages' own rules.
 func validateChannel(ch fsm.Channel) error {

@@ -40,6 +40,14 @@ type Options struct {
 	TelegramBotToken string
 	TelegramAPIURL   string // default https://api.telegram.org
 
+	// SMTP server for email channels (issue 15). SMTPAddr empty: email
+	// channels are refused. SMTPTLS: none, starttls (default) or tls.
+	SMTPAddr     string
+	SMTPUsername string
+	SMTPPassword string
+	SMTPTLS      string
+	SMTPFrom     string
+
 	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes. Empty: clear.
 	GossipKey string
 	// LeaveOnTerminate: on shutdown, leave the cluster (remove this server
