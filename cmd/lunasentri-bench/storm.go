@@ -31,6 +31,8 @@ const (
 	// partial digest of a storm within the 10s target. Telegram keeps the
 	// default 30s window.
 	stormHookWindow = 5 * time.Second
+	// stormSpread: how far apart the storm machines' last beats are.
+	stormSpread = 2 * time.Second
 )
 
 type stormResult struct {
@@ -329,21 +331,36 @@ func runStorm(ctx context.Context, cfg *config, bin, workDir string, serverEnv [
 	storm := func(kill bool) (stormRun, error) {
 		run := stormRun{Transitions: cfg.StormMachines}
 		stormReqs := reqs[1:]
-		for round := 0; round < 2; round++ {
-			if err := beat(stormReqs); err != nil {
-				return run, err
-			}
-			sleepCtx(ctx, 2*cfg.FlushInterval)
+		if err := beat(stormReqs); err != nil {
+			return run, err
 		}
 		// Every storm machine is online now (a first storm: unknown →
 		// online sends nothing; the second: they come back).
+		online := 0
 		waitUntil(ctx, 60*time.Second, func() bool {
 			var list struct {
 				Machines []apiMachine `json:"machines"`
 			}
-			_, err := pc.call(ctx, nil, li, http.MethodGet, "/v1/machines?status=online", nil, &list)
-			return err == nil && len(list.Machines) >= cfg.StormMachines
+			if _, err := pc.call(ctx, nil, li, http.MethodGet, "/v1/machines?status=online", nil, &list); err != nil {
+				return false
+			}
+			online = len(list.Machines)
+			return online >= cfg.StormMachines
 		})
+		if online < cfg.StormMachines {
+			return run, fmt.Errorf("only %d of %d storm machines online", online, cfg.StormMachines)
+		}
+		// The last beats are spread over stormSpread, as agents' phases are,
+		// so the deadlines (and a kill) fall across the storm, not at one
+		// instant.
+		const slices = 10
+		for k := range slices {
+			lo, hi := k*len(stormReqs)/slices, (k+1)*len(stormReqs)/slices
+			if err := beat(stormReqs[lo:hi]); err != nil {
+				return run, err
+			}
+			sleepCtx(ctx, stormSpread/slices)
+		}
 		offBefore, _ := hook.countType("machine.offline", "storm-")
 		tgSince := time.Now()
 		silent := time.Now()
@@ -355,11 +372,17 @@ func runStorm(ctx context.Context, cfg *config, bin, workDir string, serverEnv [
 				return n > offBefore
 			})
 			run.KilledAfterFirstS = round1(time.Since(silent.Add(threshold)).Seconds())
-			logf("storm: kill -9 %s", pc.nodes[li].name)
-			pc.kill(li)
+			killed := li
+			logf("storm: kill -9 %s", pc.nodes[killed].name)
+			pc.kill(killed)
+			// A supervisor restarts it; the survivors elect meanwhile.
+			if err := pc.start(killed); err != nil {
+				return run, err
+			}
 			if li, err = pc.waitHealthy(ctx, 60*time.Second); err != nil {
 				return run, err
 			}
+			logf("storm: new leader %s", pc.nodes[li].name)
 		}
 		want := offBefore + cfg.StormMachines
 		waitUntil(ctx, threshold+90*time.Second, func() bool {
