@@ -69,6 +69,9 @@ type FSM struct {
 
 	keys      *keyIndex
 	labelSets map[string]*labelSet // interned label sets, by labelKey
+
+	// history: past status segments per machine id, for uptime (issue 12, history.go).
+	history map[string][]histEntry
 }
 
 // New returns an empty FSM.
@@ -101,6 +104,7 @@ func (f *FSM) reset() {
 	f.statusCount = map[Status]int{StatusUnknown: 0, StatusOnline: 0, StatusOffline: 0}
 	f.counters = Counters{}
 	f.labelSets = make(map[string]*labelSet)
+	f.history = make(map[string][]histEntry) // issue 12
 }
 
 // effects collects what observers must hear once the lock is released.
