@@ -91,9 +91,9 @@ func (m model) Machine(name string, now time.Time) (ui.MachineDetail, error) {
 	mm, segs, err := m.f.MachineHistory(name, now)
 	return ui.MachineDetail{Machine: mm, Segments: segs}, err
 }
-func (m model) Events(limit int) []fsm.Event     { return m.f.Events(limit) }
-func (m model) Channels() []fsm.Channel          { return m.f.Channels() }
-func (m model) DefaultThreshold() time.Duration  { return time.Minute }
+func (m model) Events(limit int) []fsm.Event    { return m.f.Events(limit) }
+func (m model) Channels() []fsm.Channel         { return m.f.Channels() }
+func (m model) DefaultThreshold() time.Duration { return time.Minute }
 func (m model) Cluster() ui.ClusterView {
 	return ui.ClusterView{NodeID: "node-a", RaftState: "Leader", LeaderID: "node-a", LeaderHTTPAddr: "127.0.0.1:1",
 		Term: 3, CommitIndex: 10, AppliedIndex: 10, Ready: true,

@@ -173,7 +173,9 @@ func TestFleet_OfflineFirstFiltersAndPages(t *testing.T) {
 }
 
 func name(i int) string { return "web-" + pad3(i) }
-func pad3(i int) string { return string([]byte{byte('0' + i/100), byte('0' + i/10%10), byte('0' + i%10)}) }
+func pad3(i int) string {
+	return string([]byte{byte('0' + i/100), byte('0' + i/10%10), byte('0' + i%10)})
+}
 
 func TestMachinePage_UptimeAndTimeline(t *testing.T) {
 	fl := newFleet(t)
