@@ -20,6 +20,8 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/lunasentri/lunasentri/cmd/lunasentri/internal/server"
 )
 
 // serverConfig is the merged configuration of the server subcommand, before
@@ -55,6 +57,9 @@ type serverConfig struct {
 	MaxEvents int
 	LogLevel  string
 	LogJSON   bool
+
+	// StatusPageMatch: label=value[,…] of the machines on /status (issue 12).
+	StatusPageMatch string
 }
 
 // defaultServerConfig holds the defaults from DESIGN.md. hostname is the
@@ -127,6 +132,7 @@ func serverSettings() []setting {
 		{"", "telegram_bot_token", "TELEGRAM_BOT_TOKEN", kindString, "", func(c *serverConfig) any { return &c.TelegramBotToken }},
 		{"", "telegram_api_url", "TELEGRAM_API_URL", kindURL, "", func(c *serverConfig) any { return &c.TelegramAPIURL }},
 		{"max-events", "max_events", "", kindPositiveInt, "`N` finished events kept in the history (default 10000)", func(c *serverConfig) any { return &c.MaxEvents }},
+		{"status-page-match", "status_page_match", "", kindString, "`LABEL=VALUE[,…]`: machines on the public /status page and badges (default: no status page)", func(c *serverConfig) any { return &c.StatusPageMatch }},
 		{"per-machine-metrics", "per_machine_metrics", "", kindBool, "add lunasentri_machine_up{machine} to /metrics (one series per machine: small fleets only)", func(c *serverConfig) any { return &c.PerMachineMetrics }},
 		{"log-level", "log_level", "", kindLogLevel, "`LEVEL`: trace, debug, info, warn or error (default info)", func(c *serverConfig) any { return &c.LogLevel }},
 		{"log-json", "log_json", "", kindBool, "log in JSON", func(c *serverConfig) any { return &c.LogJSON }},
@@ -218,7 +224,8 @@ func (c serverConfig) validate(hostname string) error {
 	case c.AdminToken == "":
 		return errors.New("-admin-token (or LUNASENTRI_ADMIN_TOKEN) is required")
 	}
-	return nil
+	_, err := server.ParseStatusPageMatch(c.StatusPageMatch) // issue 12
+	return err
 }
 
 // valueError is a bad value: "invalid duration \"0s\"" plus an optional

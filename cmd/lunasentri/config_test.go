@@ -266,6 +266,7 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		ClusterSecret: "s", TelegramBotToken: "tg", TelegramAPIURL: "http://tg", MaxEvents: 4,
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
 		PerMachineMetrics: true,
+		StatusPageMatch:   "public=yes",
 	}
 	logger := hclog.NewNullLogger()
 	got := buildServerOptions(cfg, logger)
@@ -276,6 +277,7 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		ClusterSecret: "s", TelegramBotToken: "tg", TelegramAPIURL: "http://tg", MaxEvents: 4,
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
 		PerMachineMetrics: true,
+		StatusPageMatch:   "public=yes",
 		Version:           version, Revision: revision, Logger: logger,
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -85,6 +85,7 @@ func buildServerOptions(cfg serverConfig, logger hclog.Logger) server.Options {
 		TelegramBotToken:       cfg.TelegramBotToken,
 		TelegramAPIURL:         cfg.TelegramAPIURL,
 		MaxEvents:              cfg.MaxEvents,
+		StatusPageMatch:        cfg.StatusPageMatch,
 		Version:                version,
 		Revision:               revision,
 		Logger:                 logger,
