@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lunasentri/lunasentri/fsm"
@@ -66,14 +67,26 @@ func percent(r float64) string {
 	return fmt.Sprintf("%.2f%%", r*100)
 }
 
-type kv struct{ Key, Value string }
+type kv struct {
+	Key, Value string
+	// Bidi: the text holds invisible direction controls (U+202A–U+202E,
+	// U+2066–U+2069, U+200E/F): it is shown as stored, with a warning,
+	// because what it looks like is not what it says.
+	Bidi bool
+}
 
 func sortedKV(m map[string]string) []kv {
 	out := make([]kv, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, kv{k, m[k]})
+		out = append(out, kv{Key: k, Value: m[k], Bidi: hasBidiControl(k) || hasBidiControl(m[k])})
 	}
 	return out
+}
+
+func hasBidiControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F
+	})
 }
 
 // statusClass maps a status to a CSS class; statuses this build does not

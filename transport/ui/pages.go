@@ -393,16 +393,16 @@ func (u *UI) handleChannels(w http.ResponseWriter, r *http.Request, s *session) 
 		row := channelRow{Name: c.Name, Type: c.Type, Escaped: url.PathEscape(c.Name), Match: sortedKV(c.Match), CanTest: canTest}
 		p := c.Policy
 		if p.RepeatInterval > 0 {
-			row.Policy = append(row.Policy, kv{"repeat every", p.RepeatInterval.String()})
+			row.Policy = append(row.Policy, kv{Key: "repeat every", Value: p.RepeatInterval.String()})
 		}
 		if p.GroupAfter > 0 {
-			row.Policy = append(row.Policy, kv{"group after", strconv.Itoa(p.GroupAfter)})
+			row.Policy = append(row.Policy, kv{Key: "group after", Value: strconv.Itoa(p.GroupAfter)})
 		}
 		if p.GroupWindow > 0 {
-			row.Policy = append(row.Policy, kv{"group window", p.GroupWindow.String()})
+			row.Policy = append(row.Policy, kv{Key: "group window", Value: p.GroupWindow.String()})
 		}
 		if len(p.GroupBy) > 0 {
-			row.Policy = append(row.Policy, kv{"group by", strings.Join(p.GroupBy, ", ")})
+			row.Policy = append(row.Policy, kv{Key: "group by", Value: strings.Join(p.GroupBy, ", ")})
 		}
 		// The newest outcome of each kind, from the event history.
 		delivered := false

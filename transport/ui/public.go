@@ -63,6 +63,20 @@ func (u *UI) publicMachines() []fsm.Machine {
 	return out
 }
 
+// downFirst orders the status page: what is down leads.
+func downFirst(ms []fsm.Machine) {
+	slices.SortStableFunc(ms, func(a, b fsm.Machine) int {
+		ad, bd := a.Status == fsm.StatusOffline, b.Status == fsm.StatusOffline
+		switch {
+		case ad && !bd:
+			return -1
+		case bd && !ad:
+			return 1
+		}
+		return 0
+	})
+}
+
 // publicStatus is what a badge says: up, down, paused or unknown.
 func publicStatus(s fsm.Status) string {
 	switch s {
@@ -91,7 +105,9 @@ func (u *UI) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 	now := u.opts.Now().UTC()
 	pv := &publicView{Updated: stamp(now)}
 	ids := map[string]string{}
-	for _, m := range u.publicMachines() {
+	ms := u.publicMachines()
+	downFirst(ms)
+	for _, m := range ms {
 		ids[m.ID] = m.Name
 		det, err := u.opts.Read.Machine(m.Name, now)
 		if err != nil {
