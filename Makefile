@@ -33,12 +33,16 @@ e2e: build
 soak: build
 	LUNASENTRI_SOAK=1 LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/
 
-## tools: what the tests need beyond Go (Debian's prometheus for promtool)
+## tools: what the tests need beyond Go (Debian's prometheus for promtool, chromium for the browser tests)
 tools:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  echo "installing Debian's prometheus (promtool and the server, for the observability tests)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (the dashboard's real-browser tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
