@@ -52,5 +52,10 @@
     if (lost) { lost = false; refresh(); }
   });
   es.addEventListener("change", refresh);
+  // Heartbeats do not count as changes (they would refresh every page four
+  // times a second), so "last seen 5s ago" is brought up to date every 15 s.
+  setInterval(function () {
+    if (document.visibilityState === "visible" && !lost) refresh();
+  }, 15000);
   es.onerror = function () { lost = true; show(false, "reconnecting…"); };
 })();
