@@ -16,27 +16,34 @@ import (
 // setStatus when a segment ends. A machine that went unknown → online once
 // and never changed again therefore has no history entry at all.
 
-// History bounds. At 16 bytes an entry, a machine at the cap costs 1 KiB;
-// a machine that never changed costs nothing.
+// History bounds. An entry is 8 bytes; a machine at the cap costs about
+// 200 B with the map entry and slice header, which keeps even a fleet where
+// every machine flaps within the 1 KiB a machine of BENCHMARKS.md (814 B
+// measured at 1M without history). A machine that never changed costs nothing.
 const (
 	// HistoryRetention: segments that ended longer ago than this are
 	// dropped when the machine next changes. 31 days, not 30, so a 30-day
 	// bar aligned to whole days still has its first day.
 	HistoryRetention = 31 * 24 * time.Hour
-	// MaxHistorySegments caps one machine's history (16 B each): 64 is 32
+	// MaxHistorySegments caps one machine's history: 16 segments is 8
 	// outages within the retention, exact for anything that is not
 	// flapping; beyond it the oldest segments go and their time counts as
-	// unknown (neither up nor down).
-	MaxHistorySegments = 64
+	// unknown (neither up nor down), as time before the first beat does.
+	MaxHistorySegments = 16
 )
 
-// histEntry is one past segment: status code since start (unix nanos),
-// until the next entry's start or, for the last one, the machine's
-// StatusChangedAt.
-type histEntry struct {
-	Start  int64 `json:"s"`
-	Status uint8 `json:"c"`
+// histEntry is one past segment packed in 8 bytes: the start in unix
+// milliseconds (upper 56 bits) and a status code (lower 8). The segment
+// lasts until the next entry's start or, for the last one, the machine's
+// StatusChangedAt. In snapshots it is one JSON number.
+type histEntry uint64
+
+func newEntry(start time.Time, code uint8) histEntry {
+	return histEntry(uint64(start.UnixMilli())<<8 | uint64(code))
 }
+
+func (e histEntry) start() time.Time { return time.UnixMilli(int64(e >> 8)).UTC() }
+func (e histEntry) code() uint8      { return uint8(e) }
 
 // Status codes in history. Anything unknown to this binary is kept as
 // codeOther, which uptime does not count.
@@ -84,15 +91,15 @@ func (f *FSM) recordTransition(m *Machine, at time.Time) {
 	if len(old) == 0 && (m.Status == StatusUnknown || m.StatusChangedAt.IsZero()) {
 		return // the time before the first beat is never counted
 	}
-	horizon := at.Add(-HistoryRetention).UnixNano()
+	horizon := at.Add(-HistoryRetention)
 	// Drop leading segments that ended before the horizon.
 	drop := 0
 	for drop < len(old) {
-		end := m.StatusChangedAt.UnixNano()
+		end := m.StatusChangedAt
 		if drop+1 < len(old) {
-			end = old[drop+1].Start
+			end = old[drop+1].start()
 		}
-		if end > horizon {
+		if end.After(horizon) {
 			break
 		}
 		drop++
@@ -103,8 +110,8 @@ func (f *FSM) recordTransition(m *Machine, at time.Time) {
 	}
 	next := make([]histEntry, 0, len(kept)+1)
 	next = append(next, kept...)
-	if !m.StatusChangedAt.IsZero() && m.StatusChangedAt.UnixNano() > horizon {
-		next = append(next, histEntry{Start: m.StatusChangedAt.UnixNano(), Status: statusCode(m.Status)})
+	if !m.StatusChangedAt.IsZero() {
+		next = append(next, newEntry(m.StatusChangedAt, statusCode(m.Status)))
 	}
 	if len(next) == 0 {
 		delete(f.history, m.ID)
@@ -148,9 +155,9 @@ func segmentsOf(hist []histEntry, m Machine, now time.Time) []Segment {
 	for i, h := range hist {
 		end := m.StatusChangedAt
 		if i+1 < len(hist) {
-			end = time.Unix(0, hist[i+1].Start).UTC()
+			end = hist[i+1].start()
 		}
-		out = append(out, Segment{Status: codeStatus(h.Status), Start: time.Unix(0, h.Start).UTC(), End: end})
+		out = append(out, Segment{Status: codeStatus(h.code()), Start: h.start(), End: end})
 	}
 	if !m.StatusChangedAt.IsZero() && now.After(m.StatusChangedAt) {
 		out = append(out, Segment{Status: m.Status, Start: m.StatusChangedAt, End: now})
