@@ -24,6 +24,9 @@ type pageData struct {
 	Flash   *flash
 	CSS     string // cache-busting version of style.css
 	Live    bool   // the page has a live region
+	// Stale: this node is not ready (no leader known, or behind the log),
+	// so what it shows may be out of date. Signed-in pages only.
+	Stale string
 
 	// sign-in
 	CSRF, Next, Problem string
@@ -68,8 +71,18 @@ func (u *UI) parseTemplates() error {
 // clean 500 and not half a page.
 func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name string, d *pageData) {
 	d.CSS = u.cssHash
-	if d.NodeID == "" {
-		d.NodeID = u.opts.Read.Cluster().NodeID
+	if d.NodeID == "" || d.Session != nil {
+		cv := u.opts.Read.Cluster()
+		d.NodeID = cv.NodeID
+		// "applying log" is a follower a few entries behind, which under a
+		// steady heartbeat load is true for a moment now and then: not news.
+		if d.Session != nil && (cv.LeaderID == "" || !cv.Ready && cv.ReadyReason != "applying log") {
+			d.Stale = "This node (" + cv.NodeID + ") is not ready"
+			if cv.ReadyReason != "" {
+				d.Stale += ": " + cv.ReadyReason
+			}
+			d.Stale += ". What you see may be behind; another node may know more."
+		}
 	}
 	var buf bytes.Buffer
 	if err := u.pages[name].ExecuteTemplate(&buf, "layout", d); err != nil {

@@ -440,3 +440,24 @@ func TestLive_StreamTellsOfATransition(t *testing.T) {
 		t.Fatalf("live without auth: %d", r.status)
 	}
 }
+
+// lostModel is a node that lost its leader.
+type lostModel struct{ model }
+
+func (m lostModel) Cluster() ui.ClusterView {
+	return ui.ClusterView{NodeID: "node-c", RaftState: "Candidate", ReadyReason: "no leader known"}
+}
+
+func TestUI_WarnsWhenTheNodeHasNoLeader(t *testing.T) {
+	fl := newFleet(t)
+	fl.register("web-1", nil)
+	s := newSite(t, fl, func(o *ui.Options) { o.Read = lostModel{model{fl.f}} })
+	p := do(t, noFollow(t), "GET", s.srv.URL+"/ui/", readTok, nil)
+	if p.status != 200 || !strings.Contains(p.body, "This node (node-c) is not ready: no leader known.") {
+		t.Fatalf("no warning on a node without a leader: %d", p.status)
+	}
+	ok := newSite(t, fl, nil)
+	if p := do(t, noFollow(t), "GET", ok.srv.URL+"/ui/", readTok, nil); strings.Contains(p.body, "is not ready") {
+		t.Fatal("a warning on a healthy node")
+	}
+}
