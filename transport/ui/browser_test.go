@@ -308,3 +308,30 @@ func TestBrowser_PagesWorkWithoutJavaScript(t *testing.T) {
 	must(t, ctx, "no-JS channels test button", chromedp.Navigate(s.srv.URL+"/ui/channels"), chromedp.Click(`form[action$="/test"] button`), chromedp.WaitVisible(".flash-ok"))
 	must(t, ctx, "no-JS status", chromedp.Navigate(s.srv.URL+"/status"), chromedp.WaitVisible(".public-list"))
 }
+
+func TestBrowser_Silences(t *testing.T) {
+	b := newBrowser(t)
+	fl := browserFleet(t)
+	now := time.Now().UTC()
+	list := []ui.Silence{
+		{ID: "s1", Matchers: map[string]string{"env": "prod"}, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Hour),
+			Comment: `db upgrade <script>window.pwned=1</script>`, CreatedBy: "alice", State: "active"},
+		{ID: "s2", Machines: []string{"web-0001", "web-0002"}, Schedule: "0 2 * * 0", Duration: 2 * time.Hour, Timezone: "Europe/Berlin", Comment: "weekly patching", State: "pending"},
+		{ID: "s3", Machines: []string{"web-0005"}, StartsAt: now.Add(-50 * time.Hour), EndsAt: now.Add(-49 * time.Hour), Comment: "disk swap", State: "expired"},
+	}
+	act := &actions{available: map[string]bool{ui.ActionSilence: true, ui.ActionPause: true}}
+	s := newSite(t, fl, func(o *ui.Options) { o.Read = silenceModel{model{fl.f}, list}; o.Actions = expiringActions{act} })
+	ctx := b.tab()
+	signInBrowser(t, ctx, s.srv.URL, adminTok)
+	must(t, ctx, "silences", chromedp.Navigate(s.srv.URL+"/ui/silences"), chromedp.WaitVisible("table.silences"))
+	shot(t, ctx, "12-silences")
+	must(t, ctx, "silenced machine", chromedp.Navigate(s.srv.URL+"/ui/machines/web-0003"), chromedp.WaitVisible(".flash-silenced"))
+	shot(t, ctx, "13-machine-silenced")
+	if !eval[bool](t, ctx, pwnedCheck) {
+		t.Fatal("a silence comment ran script")
+	}
+	must(t, ctx, "expire", chromedp.Click(`.flash-silenced button`), chromedp.WaitVisible(".flash-ok"))
+	if got := act.Calls(); len(got) != 1 || got[0] != "expire s1" {
+		t.Fatalf("actions = %v", got)
+	}
+}

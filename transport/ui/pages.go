@@ -40,6 +40,7 @@ type pageData struct {
 	Machine  *machineView
 	Events   []eventRow
 	Channels []channelRow
+	Silences []silenceRow
 	Cluster  *ClusterView
 	Public   *publicView
 }
@@ -48,11 +49,13 @@ type sessionView struct {
 	Role     string
 	CanWrite bool
 	CSRF     string
+	// HasSilences: the cluster has silences (issue 10), so the nav links them.
+	HasSilences bool
 }
 
 func (u *UI) parseTemplates() error {
 	u.pages = make(map[string]*template.Template)
-	for _, name := range []string{"login", "error", "fleet", "machine", "events", "channels", "cluster", "status"} {
+	for _, name := range []string{"login", "error", "fleet", "machine", "events", "channels", "cluster", "status", "silences"} {
 		t, err := template.New("").ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("ui: template %s: %w", name, err)
@@ -103,7 +106,8 @@ func (u *UI) renderError(w http.ResponseWriter, r *http.Request, status int, msg
 }
 
 func (u *UI) base(w http.ResponseWriter, r *http.Request, s *session, title, nav string) *pageData {
-	sv := &sessionView{Role: s.role, CanWrite: s.canWrite()}
+	_, hasSilences := u.silenceReader()
+	sv := &sessionView{Role: s.role, CanWrite: s.canWrite(), HasSilences: hasSilences}
 	if !s.bearer {
 		sv.CSRF = u.sessions.csrf("session", s.id)
 	}
@@ -277,7 +281,8 @@ type machineView struct {
 	Bars                                       []uptimeBar
 	Timeline                                   []eventRow
 	Escaped                                    string // the name as a path segment
-	CanPause, CanResume, CanSilence            bool
+	CanPause, CanResume, CanSilence, CanExpire bool
+	Silenced                                   []silenceRow
 }
 
 type agentView struct {
@@ -317,6 +322,8 @@ func (u *UI) handleMachine(w http.ResponseWriter, r *http.Request, s *session) {
 		mv.CanResume = paused && u.opts.Actions.Available(ActionPause)
 		mv.CanSilence = u.opts.Actions.Available(ActionSilence)
 	}
+	mv.Silenced = u.silencesFor(m, now)
+	mv.CanExpire = u.canExpire(s)
 	for _, ev := range u.opts.Read.Events(0) {
 		if ev.Machine.ID == m.ID {
 			mv.Timeline = append(mv.Timeline, u.eventRow(ev, now))

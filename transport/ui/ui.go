@@ -220,6 +220,8 @@ func (u *UI) routes() {
 	m.HandleFunc("POST /ui/machines/{name}/resume", u.action(ActionPause, u.doResume))
 	m.HandleFunc("POST /ui/machines/{name}/silence", u.action(ActionSilence, u.doSilence))
 	m.HandleFunc("POST /ui/channels/{name}/test", u.action(ActionTestChannel, u.doTestChannel))
+	m.HandleFunc("GET /ui/silences", u.page(u.handleSilences))
+	m.HandleFunc("POST /ui/silences/{id}/expire", u.action(ActionSilence, u.doExpireSilence))
 	m.HandleFunc("GET /status", u.handleStatusPage)
 	m.HandleFunc("GET /badge/label/{key}/{value}", u.handleLabelBadge)
 	m.HandleFunc("GET /badge/{file}", u.handleMachineBadge)
