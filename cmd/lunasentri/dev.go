@@ -246,7 +246,7 @@ func (c *cli) printDevBanner(dataDir string, children []*devChild, cfg devConfig
 		fmt.Fprintf(w, "  %s  %s  pid %d\n", ch.node.Name, ch.node.URL(), ch.cmd.Process.Pid)
 	}
 	fmt.Fprintf(w, "\n  admin token        %s\n  offline threshold  %s\n", cfg.AdminToken, cfg.OfflineThreshold)
-	fmt.Fprintf(w, "  dashboard          %s/ui/  (sign in with the admin token)\n", urls[0])
+	fmt.Fprintf(w, "  dashboard          %s/ui/  (sign in with the token above)\n", urls[0])
 	fmt.Fprintf(w, "  status page        %s/status  (machines labelled %s)\n", urls[0], devStatusPageMatch)
 	fmt.Fprintf(w, "\nTry it from another terminal:\n\n")
 	fmt.Fprintf(w, "  export LUNASENTRI_ADDR=%s LUNASENTRI_ADMIN_TOKEN=%s\n", urls[0], cfg.AdminToken)
