@@ -240,6 +240,7 @@ func (u *UI) renderLogin(w http.ResponseWriter, r *http.Request, status int, pro
 	u.render(w, r, status, "login", &pageData{
 		Title: "Sign in", CSRF: u.sessions.csrf("login", lid),
 		Next: safeNext(r.FormValue("next")), Problem: problem,
+		SignedOut: r.Method == http.MethodGet && r.URL.Query().Get("out") == "1", SessionTTL: human(u.opts.SessionTTL),
 	})
 }
 

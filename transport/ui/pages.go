@@ -31,6 +31,10 @@ type pageData struct {
 	// sign-in
 	CSRF, Next, Problem string
 	SignedOut           bool
+	SessionTTL          string
+
+	// LeaderID is who leads, as this node knows it ("" when nobody does).
+	LeaderID string
 
 	// error page
 	Status  int
@@ -76,7 +80,7 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 	d.CSS = u.cssHash
 	if d.NodeID == "" || d.Session != nil {
 		cv := u.opts.Read.Cluster()
-		d.NodeID = cv.NodeID
+		d.NodeID, d.LeaderID = cv.NodeID, cv.LeaderID
 		// "applying log" is a follower a few entries behind, which under a
 		// steady heartbeat load is true for a moment now and then: not news.
 		if d.Session != nil && (cv.LeaderID == "" || !cv.Ready && cv.ReadyReason != "applying log") {

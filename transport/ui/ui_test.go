@@ -72,8 +72,12 @@ func TestUI_SignInRedirectsAndSetsAStrictCookie(t *testing.T) {
 	if r := do(t, c, "POST", s.srv.URL+"/ui/logout", "", url.Values{}); r.status != http.StatusForbidden {
 		t.Fatalf("logout without csrf: %d", r.status)
 	}
-	if r := do(t, c, "POST", s.srv.URL+"/ui/logout", "", url.Values{"csrf": {csrfOf(t, p.body)}}); r.status != http.StatusSeeOther {
+	r = do(t, c, "POST", s.srv.URL+"/ui/logout", "", url.Values{"csrf": {csrfOf(t, p.body)}})
+	if r.status != http.StatusSeeOther {
 		t.Fatalf("logout: %d", r.status)
+	}
+	if p := do(t, c, "GET", s.srv.URL+r.header.Get("Location"), "", nil); !strings.Contains(p.body, "You are signed out.") {
+		t.Fatal("no word that the sign-out worked")
 	}
 	replay := noFollow(t)
 	u, _ := url.Parse(s.srv.URL + "/ui/")
