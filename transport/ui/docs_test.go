@@ -69,7 +69,8 @@ func TestBrowser_DocsScreenshots(t *testing.T) {
 		}
 	}
 	now := time.Now().UTC()
-	fl.beat(now.Add(-3*time.Hour), "db-replica", "backup-nas")
+	fl.beat(now.Add(-2*time.Hour-15*time.Minute), "backup-nas")
+	fl.beat(now.Add(-7*time.Minute), "db-replica")
 	outage("backup-nas", now.Add(-2*time.Hour-14*time.Minute), 0, false)
 	outage("db-replica", now.Add(-6*time.Minute), 0, false)
 	fl.beat(now.Add(-4*time.Second), others...)
