@@ -252,8 +252,7 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		u.renderLogin(w, r, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	c, err := r.Cookie(loginCookie)
-	if err != nil || !u.sessions.csrfOK("login", c.Value, r.PostForm.Get("csrf")) {
+	if !u.loginCSRFOK(r) {
 		u.renderLogin(w, r, http.StatusForbidden, "The sign-in form expired. Please try again.")
 		return
 	}
@@ -266,6 +265,24 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, u.cookie(r, sessionCookie, v, int(time.Until(time.Unix(d.Expires, 0)).Seconds())))
 	http.SetCookie(w, u.cookie(r, loginCookie, "", -1))
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+// loginCSRFOK: the sign-in form carries a token tied to its browser's login
+// cookie, and a browser's cross-site post is refused by its Origin (or
+// Referer). A post with neither the form's token nor an Origin is a script
+// (curl -d token=…), which a browser cannot be made to send for another site.
+func (u *UI) loginCSRFOK(r *http.Request) bool {
+	if field := r.PostForm.Get("csrf"); field != "" {
+		c, err := r.Cookie(loginCookie)
+		return err == nil && u.sessions.csrfOK("login", c.Value, field)
+	}
+	for _, h := range []string{"Origin", "Referer"} {
+		if v := r.Header.Get(h); v != "" {
+			o, err := url.Parse(v)
+			return err == nil && o.Host == r.Host
+		}
+	}
+	return true
 }
 
 func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) {

@@ -37,9 +37,15 @@ func TestUI_SignInRedirectsAndSetsAStrictCookie(t *testing.T) {
 	}
 	csrf := csrfOf(t, form.body)
 
-	// A post without the form's token, or with a bad token, changes nothing.
-	if r := do(t, c, "POST", s.srv.URL+"/ui/login", "", url.Values{"token": {adminTok}}); r.status != http.StatusForbidden {
-		t.Fatalf("login without csrf: %d", r.status)
+	// A cross-site post, a form token from another browser or a bad token
+	// sign nobody in.
+	req, _ := http.NewRequest("POST", s.srv.URL+"/ui/login", strings.NewReader(url.Values{"token": {adminTok}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://evil.example")
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site login: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	if r := do(t, noFollow(t), "POST", s.srv.URL+"/ui/login", "", url.Values{"token": {adminTok}, "csrf": {csrf}}); r.status != http.StatusForbidden {
 		t.Fatalf("login from another browser with a copied csrf: %d", r.status)
@@ -62,6 +68,10 @@ func TestUI_SignInRedirectsAndSetsAStrictCookie(t *testing.T) {
 	}
 	if strings.Contains(sess.Value, adminTok) {
 		t.Fatal("the cookie carries the token in clear")
+	}
+	// A script posts the field alone (no form token, no Origin): it works.
+	if r := do(t, noFollow(t), "POST", s.srv.URL+"/ui/login", "", url.Values{"token": {readTok}}); r.status != http.StatusSeeOther {
+		t.Fatalf("scripted sign-in: %d", r.status)
 	}
 	if p := do(t, c, "GET", s.srv.URL+"/ui/", "", nil); p.status != 200 || !strings.Contains(p.body, "Sign out") {
 		t.Fatalf("fleet after sign-in: %d", p.status)
