@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -181,25 +181,16 @@ func New(opts Options) (*UI, error) {
 	u.static = http.StripPrefix("/ui/static/", http.FileServerFS(sub))
 	css, _ := fs.ReadFile(sub, "style.css")
 	sum := sha256.Sum256(css)
-	u.cssHash = strings.ToLower(encodeHex(sum[:4]))
+	u.cssHash = hex.EncodeToString(sum[:4])
 	u.routes()
 	return u, nil
-}
-
-func encodeHex(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
 }
 
 // Handler serves /ui/, /status and /badge/.
 func (u *UI) Handler() http.Handler { return u.mux }
 
-// Paths the node mounts this handler on.
-var Paths = []string{"/ui/", "/ui", "/status", "/badge/"}
+// Paths are the patterns the node mounts Handler on.
+func Paths() []string { return []string{"/ui/", "/ui", "/status", "/badge/"} }
 
 func (u *UI) routes() {
 	m := http.NewServeMux()

@@ -38,7 +38,7 @@ func (n *Node) mountUI(api http.Handler) (http.Handler, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	for _, p := range ui.Paths {
+	for _, p := range ui.Paths() {
 		mux.Handle(p, u.Handler())
 	}
 	mux.Handle("/", api)
