@@ -46,8 +46,11 @@ func TestUI_EveryNodeServesTheDashboardFromItsReplica(t *testing.T) {
 	f := tc.follower()
 	key := tc.register(l, "web-1", map[string]any{"labels": map[string]string{"public": "yes"}})
 	tc.register(l, "db-1", map[string]any{"labels": map[string]string{"env": "prod"}})
-	tc.beat(f, key)
-	waitFor(t, 10*time.Second, "web-1 online on the follower", func() bool { return tc.machine(f, "web-1").Status == "online" })
+	// The follower may not know the new key yet: beat until it is online.
+	waitFor(t, 10*time.Second, "web-1 online on the follower", func() bool {
+		tc.beatQuiet(f, key)
+		return tc.machine(f, "web-1").Status == "online"
+	})
 
 	c := &http.Client{}
 	if code, body := getPage(t, c, tc.url(f)+"/ui/", testToken); code != 200 || !strings.Contains(body, ">web-1<") || !strings.Contains(body, ">db-1<") {
