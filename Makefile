@@ -33,7 +33,7 @@ e2e: build
 soak: build
 	LUNASENTRI_SOAK=1 LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/
 
-## tools: what the tests need beyond Go (Debian's prometheus for promtool, prometheus-alertmanager)
+## tools: what the tests need beyond Go (Debian's prometheus for promtool, prometheus-alertmanager, chromium for the browser tests)
 tools:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  echo "installing Debian's prometheus (promtool and the server, for the observability tests)"; \
@@ -43,6 +43,10 @@ tools:
 	  echo "installing Debian's prometheus-alertmanager (the alertmanager channel is tested against the real one)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus-alertmanager; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (the dashboard's real-browser tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -106,6 +106,7 @@ func (f *FSM) markOffline(index uint64, c MarkOffline, fx *effects) *ApplyResult
 }
 
 func (f *FSM) setStatus(m *Machine, s Status, at time.Time) {
+	f.recordTransition(m, at) // issue 12: uptime history
 	f.statusCount[m.Status]--
 	f.statusCount[s]++
 	m.Status = s

@@ -60,6 +60,7 @@ func (f *FSM) deleteMachine(c DeleteMachine, fx *effects) *ApplyResult {
 	f.statusCount[m.Status]--
 	f.keys.remove(m.KeyHash, id)
 	f.releaseLabels(m.Labels)
+	f.forgetHistory(id) // issue 12
 	// Its pending notifications go with it (API.md).
 	if f.dropPending(func(ev *Event, _ *Delivery) bool { return ev.Machine.ID == id }) {
 		fx.outboxChanged = true

@@ -84,6 +84,8 @@ type FSM struct {
 	unsent         map[string]struct{} // machine ids whose told state may lag the truth
 	toldOffline    map[string]struct{} // machine ids some channel was told offline
 	noticeSeq      int                 // per Apply: notice ids are index + seq
+	// history: past status segments per machine id, for uptime (issue 12, history.go).
+	history map[string][]histEntry
 }
 
 // New returns an empty FSM.
@@ -124,6 +126,7 @@ func (f *FSM) reset() {
 	f.storms = make(map[string]*storm)
 	f.unsent = make(map[string]struct{})
 	f.toldOffline = make(map[string]struct{})
+	f.history = make(map[string][]histEntry) // issue 12
 }
 
 // effects collects what observers must hear once the lock is released.

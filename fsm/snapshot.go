@@ -30,6 +30,9 @@ type snapshotHeader struct {
 	Silences int `json:"silences,omitempty"`
 	Notices  int `json:"notices,omitempty"`
 	Storms   int `json:"storms,omitempty"`
+	// History: machines with status history, written after the events
+	// (issue 12). Absent in older snapshots, which restore with none.
+	History int `json:"history,omitempty"`
 }
 
 // snapshot is a point-in-time copy taken under the lock; Persist does the
@@ -42,6 +45,7 @@ type snapshot struct {
 	silences []Silence
 	notices  []Notice
 	storms   []storm
+	history  []historySnapshot // issue 12
 }
 
 // Snapshot implements raft.FSM: a cheap copy under the read lock.
@@ -53,6 +57,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		machines: make([]Machine, 0, len(f.machines)),
 		channels: make([]Channel, 0, len(f.channels)),
 		events:   make([]Event, 0, len(f.order)),
+		history:  f.captureHistory(),
 	}
 	// Labels and Match maps are never mutated after insert, so sharing them
 	// with the copy is safe.
@@ -99,6 +104,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 func (s *snapshot) encode(w io.Writer) error {
 	slices.SortFunc(s.machines, func(a, b Machine) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(s.channels, func(a, b Channel) int { return strings.Compare(a.Name, b.Name) })
+	sortHistory(s.history)
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
 	slices.SortFunc(s.notices, func(a, b Notice) int { return strings.Compare(a.ID, b.ID) })
@@ -107,6 +113,7 @@ func (s *snapshot) encode(w io.Writer) error {
 		Format: snapshotFormat, Version: snapshotVersion, Counters: s.counters,
 		Machines: len(s.machines), Channels: len(s.channels), Events: len(s.events),
 		Silences: len(s.silences), Notices: len(s.notices), Storms: len(s.storms),
+		History: len(s.history),
 	}
 	if err := enc.Encode(hdr); err != nil {
 		return fmt.Errorf("write snapshot header: %w", err)
@@ -135,6 +142,11 @@ func (s *snapshot) encode(w io.Writer) error {
 	if err := encodeAll(enc, s.storms, "storm"); err != nil {
 		return err
 	}
+	for i := range s.history {
+		if err := enc.Encode(&s.history[i]); err != nil {
+			return fmt.Errorf("write snapshot history: %w", err)
+		}
+	}
 	return bw.Flush()
 }
 
@@ -156,7 +168,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if hdr.Version > snapshotVersion {
 		return fmt.Errorf("snapshot version %d is newer than this binary understands (%d)", hdr.Version, snapshotVersion)
 	}
-	if hdr.Machines < 0 || hdr.Channels < 0 || hdr.Events < 0 {
+	if hdr.Machines < 0 || hdr.Channels < 0 || hdr.Events < 0 || hdr.History < 0 {
 		return fmt.Errorf("corrupt snapshot header: negative count")
 	}
 	// The header's count sizes the slice only up to MaxMachines, so a
@@ -193,6 +205,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	history, err := decodeN[historySnapshot](dec, hdr.History, min(hdr.History, f.opts.MaxMachines), "history")
+	if err != nil {
+		return err
+	}
 
 	f.mu.Lock()
 	f.reset()
@@ -226,6 +242,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	for i := range storms {
 		f.storms[storms[i].Channel] = &storms[i]
 	}
+	f.restoreHistory(history) // issue 12
 	for i := range channels {
 		c := &channels[i]
 		if c.Match == nil {

@@ -89,6 +89,7 @@ func (a *API) routes() {
 	a.route("/v1/silences/{id}", map[string]http.HandlerFunc{
 		"GET": a.admin(a.handleGetSilence), "DELETE": a.admin(a.handleExpireSilence)})
 	a.route("/v1/machines/{name}/rotate-key", map[string]http.HandlerFunc{"POST": a.admin(a.handleRotateKey)})
+	a.route("/v1/machines/{name}/uptime", map[string]http.HandlerFunc{"GET": a.admin(a.handleUptime)}) // issue 12
 	a.route("/v1/events", map[string]http.HandlerFunc{"GET": a.admin(a.handleEvents)})
 	a.route("/v1/cluster/members", map[string]http.HandlerFunc{"GET": a.admin(a.handleMembers)})
 	a.route("/v1/channels", map[string]http.HandlerFunc{

@@ -20,6 +20,8 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/lunasentri/lunasentri/cmd/lunasentri/internal/server"
 )
 
 // serverConfig is the merged configuration of the server subcommand, before
@@ -64,6 +66,9 @@ type serverConfig struct {
 	MaxEvents int
 	LogLevel  string
 	LogJSON   bool
+
+	// StatusPageMatch: label=value[,…] of the machines on /status (issue 12).
+	StatusPageMatch string
 }
 
 // defaultServerConfig holds the defaults from DESIGN.md. hostname is the
@@ -143,6 +148,7 @@ func serverSettings() []setting {
 		{"smtp-tls", "smtp_tls", "", kindString, "`MODE` of the SMTP connection: none, starttls or tls (default starttls)", func(c *serverConfig) any { return &c.SMTPTLS }},
 		{"smtp-from", "smtp_from", "", kindString, "default sender `ADDRESS` of email channels", func(c *serverConfig) any { return &c.SMTPFrom }},
 		{"max-events", "max_events", "", kindPositiveInt, "`N` finished events kept in the history (default 10000)", func(c *serverConfig) any { return &c.MaxEvents }},
+		{"status-page-match", "status_page_match", "", kindString, "`LABEL=VALUE[,…]`: machines on the public /status page and badges (default: no status page)", func(c *serverConfig) any { return &c.StatusPageMatch }},
 		{"per-machine-metrics", "per_machine_metrics", "", kindBool, "add lunasentri_machine_up{machine} to /metrics (one series per machine: small fleets only)", func(c *serverConfig) any { return &c.PerMachineMetrics }},
 		{"log-level", "log_level", "", kindLogLevel, "`LEVEL`: trace, debug, info, warn or error (default info)", func(c *serverConfig) any { return &c.LogLevel }},
 		{"log-json", "log_json", "", kindBool, "log in JSON", func(c *serverConfig) any { return &c.LogJSON }},
@@ -234,7 +240,8 @@ func (c serverConfig) validate(hostname string) error {
 	case c.AdminToken == "":
 		return errors.New("-admin-token (or LUNASENTRI_ADMIN_TOKEN) is required")
 	}
-	return nil
+	_, err := server.ParseStatusPageMatch(c.StatusPageMatch) // issue 12
+	return err
 }
 
 // valueError is a bad value: "invalid duration \"0s\"" plus an optional

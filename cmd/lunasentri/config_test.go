@@ -265,7 +265,7 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		HeartbeatFlushInterval: time.Millisecond, FailoverGrace: 9 * time.Second, AdminToken: "t",
 		ClusterSecret: "s", TelegramBotToken: "tg", TelegramAPIURL: "http://tg", MaxEvents: 4,
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
-		PerMachineMetrics: true, FlapThreshold: 7, FlapWindow: 3 * time.Minute,
+		PerMachineMetrics: true, StatusPageMatch: "public=yes", FlapThreshold: 7, FlapWindow: 3 * time.Minute,
 		SMTPAddr: "smtp:587", SMTPUsername: "u", SMTPPassword: "p", SMTPTLS: "starttls", SMTPFrom: "a@b.c",
 	}
 	logger := hclog.NewNullLogger()
@@ -276,7 +276,7 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		HeartbeatFlushInterval: time.Millisecond, FailoverGrace: 9 * time.Second, AdminToken: "t",
 		ClusterSecret: "s", TelegramBotToken: "tg", TelegramAPIURL: "http://tg", MaxEvents: 4,
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
-		PerMachineMetrics: true, FlapThreshold: 7, FlapWindow: 3 * time.Minute,
+		PerMachineMetrics: true, StatusPageMatch: "public=yes", FlapThreshold: 7, FlapWindow: 3 * time.Minute,
 		SMTPAddr: "smtp:587", SMTPUsername: "u", SMTPPassword: "p", SMTPTLS: "starttls", SMTPFrom: "a@b.c",
 		Version: version, Revision: revision, Logger: logger,
 	}

@@ -72,8 +72,13 @@ func devServerArgs(nodes []devNode, i int, cfg devConfig) []string {
 		"-join", strings.Join(join, ","),
 		"-offline-threshold", cfg.OfflineThreshold.String(),
 		"-log-level", cfg.LogLevel,
+		"-status-page-match", devStatusPageMatch,
 	}
 }
+
+// devStatusPageMatch: in the dev cluster, machines labelled public=true are
+// on /status and have badges (issue 12).
+const devStatusPageMatch = "public=true"
 
 func (c *cli) cmdDev(ctx context.Context, args []string) error {
 	cfg, err := c.devConfig(args)
@@ -241,6 +246,8 @@ func (c *cli) printDevBanner(dataDir string, children []*devChild, cfg devConfig
 		fmt.Fprintf(w, "  %s  %s  pid %d\n", ch.node.Name, ch.node.URL(), ch.cmd.Process.Pid)
 	}
 	fmt.Fprintf(w, "\n  admin token        %s\n  offline threshold  %s\n", cfg.AdminToken, cfg.OfflineThreshold)
+	fmt.Fprintf(w, "  dashboard          %s/ui/  (sign in with the token above)\n", urls[0])
+	fmt.Fprintf(w, "  status page        %s/status  (machines labelled %s)\n", urls[0], devStatusPageMatch)
 	fmt.Fprintf(w, "\nTry it from another terminal:\n\n")
 	fmt.Fprintf(w, "  export LUNASENTRI_ADDR=%s LUNASENTRI_ADMIN_TOKEN=%s\n", urls[0], cfg.AdminToken)
 	fmt.Fprintf(w, "  %s status\n", bin)

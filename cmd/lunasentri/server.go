@@ -92,6 +92,7 @@ func buildServerOptions(cfg serverConfig, logger hclog.Logger) server.Options {
 		SMTPTLS:                cfg.SMTPTLS,
 		SMTPFrom:               cfg.SMTPFrom,
 		MaxEvents:              cfg.MaxEvents,
+		StatusPageMatch:        cfg.StatusPageMatch,
 		Version:                version,
 		Revision:               revision,
 		Logger:                 logger,

@@ -204,9 +204,14 @@ func Start(opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.Metrics.SetPendingBeats(n.API.PendingBeats)
+	handler, err := n.mountUI(n.API.Handler()) // issue 12: /ui/, /status, /badge/
+	if err != nil {
+		n.abort(ln)
+		return nil, err
+	}
 
 	n.httpServer = &http.Server{
-		Handler:           n.API.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -66,6 +66,10 @@ type Options struct {
 	// MaxEvents bounds the event history (finished events). Default 10000.
 	MaxEvents int
 
+	// StatusPageMatch selects the machines on the public /status page and
+	// badges: "label=value[,label=value]". Empty: no status page (issue 12).
+	StatusPageMatch string
+
 	Version  string
 	Revision string
 	Logger   hclog.Logger // nil: a default logger to stderr

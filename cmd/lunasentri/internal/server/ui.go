@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/transport/ui"
+)
+
+// The dashboard, status page and badges (issue 12): package transport/ui,
+// wired here to this node's replica, its tokens and its write paths.
+
+// mountUI builds the UI and returns the node's HTTP handler: the UI's paths
+// go to the UI, everything else to the API.
+func (n *Node) mountUI(api http.Handler) (http.Handler, error) {
+	match, err := ParseStatusPageMatch(n.opts.StatusPageMatch)
+	if err != nil {
+		return nil, err
+	}
+	u, err := ui.New(ui.Options{
+		Logger:          n.opts.Logger,
+		Read:            uiModel{n},
+		Auth:            uiAuth{admin: n.opts.AdminToken},
+		Actions:         uiActions{api: api, admin: n.opts.AdminToken},
+		SessionSecret:   n.opts.ClusterSecret,
+		StatusPageMatch: match,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	for _, p := range ui.Paths() {
+		mux.Handle(p, u.Handler())
+	}
+	mux.Handle("/", api)
+	return mux, nil
+}
+
+// ParseStatusPageMatch reads -status-page-match k=v[,k=v].
+func ParseStatusPageMatch(s string) (map[string]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid -status-page-match %q: want label=value[,label=value]", s)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// uiModel reads this node's replica and cluster view.
+type uiModel struct{ n *Node }
+
+func (m uiModel) Machines() []fsm.Machine { return m.n.FSM.Machines("") }
+
+func (m uiModel) Machine(name string, now time.Time) (ui.MachineDetail, error) {
+	mm, segs, err := m.n.FSM.MachineHistory(name, now)
+	return ui.MachineDetail{Machine: mm, Segments: segs}, err
+}
+
+func (m uiModel) Events(limit int) []fsm.Event    { return m.n.FSM.Events(limit) }
+func (m uiModel) Channels() []fsm.Channel         { return m.n.FSM.Channels() }
+func (m uiModel) DefaultThreshold() time.Duration { return m.n.opts.OfflineThreshold }
+
+func (m uiModel) Version() string {
+	s := m.n.FSM.Stats()
+	lid, _, _ := m.n.Cluster.Leader()
+	return fmt.Sprintf("%d.%d.%d.%d.%d.%d.%d.%d.%s", s.TransitionsOffline, s.TransitionsOnline, s.Events,
+		s.PendingDeliveries, s.Channels, s.Machines[fsm.StatusOnline], s.Machines[fsm.StatusUnknown], s.Machines[fsm.StatusOffline], lid)
+}
+
+func (m uiModel) Cluster() ui.ClusterView {
+	c := consensus{m.n.Cluster}
+	st := c.Status()
+	ready, why := c.Ready()
+	v := ui.ClusterView{
+		NodeID: st.NodeID, RaftState: st.RaftState, LeaderID: st.LeaderID, LeaderHTTPAddr: st.LeaderHTTPAddr,
+		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Ready: ready, ReadyReason: why,
+	}
+	ms, err := c.Members()
+	if err != nil {
+		v.MembersErr = err.Error()
+	}
+	for _, mm := range ms {
+		v.Members = append(v.Members, ui.Member{ID: mm.ID, HTTPAddr: mm.HTTPAddr, RaftAddr: mm.RaftAddr,
+			GossipStatus: mm.GossipStatus, Voter: mm.Voter, Leader: mm.Leader})
+	}
+	return v
+}
+
+// uiAuth: today only the bootstrap admin token exists. Token roles (issue
+// 11) replace this with a lookup of the token's hash.
+type uiAuth struct{ admin string }
+
+func (a uiAuth) Role(tok string) (string, bool) {
+	if tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.admin)) == 1 {
+		return ui.RoleAdmin, true
+	}
+	return "", false
+}
+
+// uiActions do what the API does, by calling this node's own API handler in
+// process, so forwarding to the leader and validation stay in one place.
+// Pause and silence (issue 10) are not there yet: their buttons are hidden.
+type uiActions struct {
+	api   http.Handler
+	admin string
+}
+
+func (a uiActions) Available(action string) bool { return action == ui.ActionTestChannel }
+
+func (a uiActions) Pause(context.Context, string) error  { return ui.ErrUnavailable }
+func (a uiActions) Resume(context.Context, string) error { return ui.ErrUnavailable }
+func (a uiActions) Silence(context.Context, string, time.Duration, string) error {
+	return ui.ErrUnavailable
+}
+
+func (a uiActions) TestChannel(ctx context.Context, name string) error {
+	return a.call(ctx, http.MethodPost, "/v1/channels/"+url.PathEscape(name)+"/test")
+}
+
+func (a uiActions) call(ctx context.Context, method, path string) error {
+	req := httptest.NewRequestWithContext(ctx, method, path, nil)
+	req.Header.Set("Authorization", "Bearer "+a.admin)
+	rec := httptest.NewRecorder()
+	a.api.ServeHTTP(rec, req)
+	if rec.Code/100 == 2 {
+		return nil
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(rec.Body.Bytes(), &body) == nil && body.Error != "" {
+		return errors.New(body.Error)
+	}
+	return fmt.Errorf("%s %s: %d", method, path, rec.Code)
+}
