@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -73,7 +75,23 @@ func (m uiModel) Machine(name string, now time.Time) (ui.MachineDetail, error) {
 	return ui.MachineDetail{Machine: mm, Segments: segs}, err
 }
 
-func (m uiModel) Events(limit int) []fsm.Event    { return m.n.FSM.Events(limit) }
+func (m uiModel) Events(limit int) []fsm.Event { return m.n.FSM.Events(limit) }
+
+// Silences lists silences and maintenance windows with their state now.
+func (m uiModel) Silences() []ui.Silence {
+	now := time.Now()
+	var out []ui.Silence
+	for _, s := range m.n.FSM.Silences() {
+		v := ui.Silence{ID: s.ID, Matchers: s.Matchers, Machines: s.Machines, StartsAt: s.StartsAt, EndsAt: s.EndsAt,
+			Schedule: s.Schedule, Timezone: s.Timezone, Duration: s.Duration, Comment: s.Comment, CreatedBy: s.CreatedBy,
+			State: s.StateAt(now)}
+		if !s.ExpiredAt.IsZero() && (v.EndsAt.IsZero() || s.ExpiredAt.Before(v.EndsAt)) {
+			v.EndsAt = s.ExpiredAt
+		}
+		out = append(out, v)
+	}
+	return out
+}
 func (m uiModel) Channels() []fsm.Channel         { return m.n.FSM.Channels() }
 func (m uiModel) DefaultThreshold() time.Duration { return m.n.opts.OfflineThreshold }
 
@@ -116,18 +134,37 @@ func (a uiAuth) Role(tok string) (string, bool) {
 
 // uiActions do what the API does, by calling this node's own API handler in
 // process, so forwarding to the leader and validation stay in one place.
-// Pause and silence (issue 10) are not there yet: their buttons are hidden.
 type uiActions struct {
 	api   http.Handler
 	admin string
 }
 
-func (a uiActions) Available(action string) bool { return action == ui.ActionTestChannel }
+func (a uiActions) Available(action string) bool {
+	switch action {
+	case ui.ActionTestChannel, ui.ActionPause, ui.ActionSilence:
+		return true
+	}
+	return false
+}
 
-func (a uiActions) Pause(context.Context, string) error  { return ui.ErrUnavailable }
-func (a uiActions) Resume(context.Context, string) error { return ui.ErrUnavailable }
-func (a uiActions) Silence(context.Context, string, time.Duration, string) error {
-	return ui.ErrUnavailable
+func (a uiActions) Pause(ctx context.Context, machine string) error {
+	return a.call(ctx, http.MethodPost, "/v1/machines/"+url.PathEscape(machine)+"/pause")
+}
+
+func (a uiActions) Resume(ctx context.Context, machine string) error {
+	return a.call(ctx, http.MethodPost, "/v1/machines/"+url.PathEscape(machine)+"/resume")
+}
+
+// Silence mutes one machine for d from now (the machine page's "silence 1h").
+func (a uiActions) Silence(ctx context.Context, machine string, d time.Duration, comment string) error {
+	return a.callJSON(ctx, http.MethodPost, "/v1/silences", map[string]any{
+		"machines": []string{machine}, "duration": d.String(), "comment": comment, "created_by": "dashboard",
+	})
+}
+
+// ExpireSilence ends a silence now (the silences page's Expire button).
+func (a uiActions) ExpireSilence(ctx context.Context, id string) error {
+	return a.call(ctx, http.MethodDelete, "/v1/silences/"+url.PathEscape(id))
 }
 
 func (a uiActions) TestChannel(ctx context.Context, name string) error {
@@ -135,8 +172,23 @@ func (a uiActions) TestChannel(ctx context.Context, name string) error {
 }
 
 func (a uiActions) call(ctx context.Context, method, path string) error {
-	req := httptest.NewRequestWithContext(ctx, method, path, nil)
+	return a.callJSON(ctx, method, path, nil)
+}
+
+func (a uiActions) callJSON(ctx context.Context, method, path string, in any) error {
+	var rd io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequestWithContext(ctx, method, path, rd)
 	req.Header.Set("Authorization", "Bearer "+a.admin)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	a.api.ServeHTTP(rec, req)
 	if rec.Code/100 == 2 {

@@ -104,9 +104,42 @@ func TestUI_EveryNodeServesTheDashboardFromItsReplica(t *testing.T) {
 	if n := len(hook.requests()); n != 1 {
 		t.Fatalf("receiver got %d requests", n)
 	}
-	// Pause and silence are not built yet: no buttons.
-	if _, m := getPage(t, browser, tc.url(f)+"/ui/machines/web-1", ""); strings.Contains(m, ">Pause<") || strings.Contains(m, ">Silence 1h<") {
-		t.Fatal("buttons for actions this build cannot do")
+	// Silence and pause from a follower's machine page (issue 10): each
+	// form post becomes the cluster's state.
+	_, page := getPage(t, browser, tc.url(f)+"/ui/machines/web-1", "")
+	if !strings.Contains(page, ">Pause<") || !strings.Contains(page, "Silence") {
+		t.Fatalf("machine page without pause and silence controls:\n%s", page)
+	}
+	csrf := csrfField.FindStringSubmatch(page)[1]
+	for _, post := range []struct{ path, want string }{
+		{"/ui/machines/web-1/silence?", "Silenced web-1 for 1h."},
+		{"/ui/machines/web-1/pause?", "Paused web-1"},
+	} {
+		resp, err := browser.PostForm(tc.url(f)+post.path, url.Values{"csrf": {csrf}, "duration": {"1h"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), post.want) {
+			t.Fatalf("POST %s: %d\n%s", post.path, resp.StatusCode, body)
+		}
+	}
+	var sil struct {
+		Silences []struct {
+			Machines []string `json:"machines"`
+			State    string   `json:"state"`
+		} `json:"silences"`
+	}
+	call(t, "GET", tc.url(f)+"/v1/silences", testToken, nil, &sil)
+	if len(sil.Silences) != 1 || sil.Silences[0].State != "active" || sil.Silences[0].Machines[0] != "web-1" {
+		t.Fatalf("silences after the dashboard's silence 1h: %+v", sil.Silences)
+	}
+	if s := tc.machine(f, "web-1").Status; s != "paused" {
+		t.Fatalf("web-1 is %s after the dashboard's pause", s)
+	}
+	if _, page := getPage(t, browser, tc.url(f)+"/ui/silences", ""); !strings.Contains(page, "silenced from the dashboard") {
+		t.Fatalf("silences page:\n%s", page)
 	}
 }
 
