@@ -122,7 +122,7 @@ func TestParseFlags_QuickKeepsExplicitFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Machines != 10000 || !c.Scale1M || len(c.Phases) != 4 || c.Client != "raw" {
+	if c.Machines != 10000 || !c.Scale1M || len(c.Phases) != 5 || c.Client != "raw" || c.StormMachines != 10000 {
 		t.Fatalf("default config %+v", c)
 	}
 	for _, bad := range [][]string{{"-phases", "intake,bogus"}, {"-client", "curl"}, {"-detect-threshold", "500ms"}, {"extra"}} {

@@ -229,8 +229,10 @@ func runDetection(ctx context.Context, cfg *config, pc *procCluster, li int) (*d
 		return nil, err
 	}
 	defer recv.close()
+	// This phase measures single deliveries: group_after at its maximum
+	// keeps the channel out of digest mode (the storm phase measures those).
 	ch := map[string]any{"type": "webhook", "name": "bench-detect", "url": recv.url, "secret": secret,
-		"match": map[string]string{"bench": "detect"}}
+		"match": map[string]string{"bench": "detect"}, "group_after": 10000}
 	if _, err := pc.call(ctx, nil, li, http.MethodPost, "/v1/channels", ch, nil); err != nil {
 		return nil, fmt.Errorf("create webhook channel: %w", err)
 	}

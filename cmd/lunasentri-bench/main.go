@@ -42,6 +42,7 @@ type config struct {
 	Client          string        `json:"client"`
 	LowRate         int           `json:"low_rate_requested"`
 	DetectMachines  int           `json:"detect_machines"`
+	StormMachines   int           `json:"storm_machines"`
 	DetectThreshold time.Duration `json:"-"`
 	CheckInterval   time.Duration `json:"-"`
 	FlushInterval   time.Duration `json:"-"`
@@ -124,6 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Client, "client", "raw", "load generator client: raw (minimal HTTP/1.1 over keep-alive TCP) or nethttp (net/http.Client)")
 	fs.IntVar(&c.LowRate, "low-rate", 0, "heartbeats/s of the low-rate Raft-entries run (0: 5% of the full rate, at least 300)")
 	fs.IntVar(&c.DetectMachines, "detect-machines", 0, "machines that go silent at once in the detection run (0: same as -machines)")
+	fs.IntVar(&c.StormMachines, "storm-machines", 10000, "machines that go silent at once in the storm phase (digests)")
 	fs.DurationVar(&c.DetectThreshold, "detect-threshold", 5*time.Second, "per-machine offline_threshold of the detection machines")
 	fs.DurationVar(&c.CheckInterval, "check-interval", time.Second, "servers' -check-interval (the default is 1s)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 250*time.Millisecond, "servers' -heartbeat-flush-interval (the default is 250ms)")
@@ -132,7 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.Quick, "quick", false, "smoke run: 2000 machines, 3s windows, 3 failovers, no 1M scale run (explicit flags still win)")
 	fs.StringVar(&c.Out, "out", ".bench/results.json", "where to write the JSON results")
 	fs.StringVar(&c.WorkDir, "work-dir", "", "data dirs and server logs (default: a new temp dir, removed unless -keep)")
-	fs.StringVar(&phases, "phases", "intake,detect,failover,scale", "comma-separated phases to run")
+	fs.StringVar(&phases, "phases", "intake,detect,failover,storm,scale", "comma-separated phases to run")
 	fs.IntVar(&c.ServerProcs, "server-gomaxprocs", 0, "GOMAXPROCS of the three server processes (0: Go's default, the number of CPUs)")
 	fs.IntVar(&c.BareProcs, "bare-gomaxprocs", 0, "GOMAXPROCS of the bare-handler process (0: Go's default)")
 	fs.StringVar(&c.ProfileDir, "profile", "", "write CPU profiles to this dir: an in-process node under the intake load, and the scale phases")
@@ -152,6 +154,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			"warmup":          func() { c.Warmup = time.Second },
 			"failover-rounds": func() { c.FailoverRounds = 3 },
 			"scale-1m":        func() { c.Scale1M = false },
+			"storm-machines":  func() { c.StormMachines = 2000 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -166,10 +169,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		p = strings.TrimSpace(p)
 		switch p {
 		case "":
-		case "intake", "detect", "failover", "scale":
+		case "intake", "detect", "failover", "storm", "scale":
 			c.Phases = append(c.Phases, p)
 		default:
-			return nil, fmt.Errorf("unknown phase %q (want intake, detect, failover, scale)", p)
+			return nil, fmt.Errorf("unknown phase %q (want intake, detect, failover, storm, scale)", p)
 		}
 	}
 	switch {

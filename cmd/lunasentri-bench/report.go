@@ -23,6 +23,7 @@ type Results struct {
 	Intake    *intakeResult     `json:"intake,omitempty"`
 	Detection *detectionResult  `json:"detection,omitempty"`
 	Failover  *failoverResult   `json:"failover,omitempty"`
+	Storm     *stormResult      `json:"storm,omitempty"`
 	Scale     []scaleResult     `json:"scale,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"`
 }
@@ -115,6 +116,34 @@ func evaluate(res *Results, cfg *config) {
 			yesNo(f.Write.P50Ms <= 2000 && f.Write.N == len(f.Rounds) && f.Write.N == cfg.FailoverRounds))
 	} else {
 		notRun("failover p50", "<= 2s", phaseNote(res, cfg, "failover"))
+	}
+
+	if s := res.Storm; s != nil {
+		limit := cfg.CheckInterval + 500*time.Millisecond
+		add("isolated outage: deadline -> webhook", fmt.Sprintf("<= check interval + 0.5s = %s, sent alone", limit),
+			fmt.Sprintf("%.0fms (alone: %v)", s.IsolatedDelayMs, s.IsolatedSingle),
+			yesNo(s.IsolatedSingle && s.IsolatedDelayMs > 0 && s.IsolatedDelayMs <= float64(limit.Milliseconds())))
+		for _, r := range []struct {
+			name string
+			run  stormRun
+			kill bool
+		}{{"storm", s.Storm, false}, {"storm + kill -9 leader", s.KillStorm, true}} {
+			if r.run.Transitions == 0 {
+				continue
+			}
+			add(fmt.Sprintf("%s, %d silent: Telegram", r.name, r.run.Transitions), "complete picture <= 60s, <= 20 messages",
+				fmt.Sprintf("%d offline told in %d messages, complete %.1fs after the first transition (%d answered 429)", r.run.TgOfflineCounted, r.run.TgMessages, r.run.TgCompleteAfterS, r.run.TgRateLimited),
+				yesNo(r.run.TgOfflineCounted >= r.run.Transitions && r.run.TgMessages <= 20 && r.run.TgCompleteAfterS <= 60))
+			dupOK := r.run.HookDupEvents == 0
+			if r.kill {
+				dupOK = true // a digest in flight at the kill may come twice (counted once above)
+			}
+			add(fmt.Sprintf("%s, %d silent: webhook", r.name, r.run.Transitions), "every transition once, in digests, <= 10s after it",
+				fmt.Sprintf("%d/%d received (%d in %d digests), %d missing, %d duplicate digest ids, max lag %.1fs", r.run.HookReceived, r.run.Transitions, r.run.HookInDigests, r.run.HookDigests, r.run.HookMissing, r.run.HookDupDigestIDs, r.run.HookMaxLagMs/1000),
+				yesNo(r.run.HookMissing == 0 && r.run.HookInDigests == r.run.Transitions && dupOK && (r.kill || r.run.HookMaxLagMs <= 10000)))
+		}
+	} else {
+		notRun("storm", "digests at fleet scale", phaseNote(res, cfg, "storm"))
 	}
 
 	var s100k, s100kBare, s1m, largest *scaleResult

@@ -76,6 +76,19 @@ func run(ctx context.Context, cfg *config) (*Results, error) {
 			res.Errors["cluster"] = err.Error()
 		}
 	}
+	if ctx.Err() == nil && cfg.phase("storm") {
+		if err := func() error {
+			bin, err := benchBinary(ctx, cfg, workDir)
+			if err != nil {
+				return err
+			}
+			r, err := runStorm(ctx, cfg, bin, workDir, serverEnv)
+			res.Storm = r
+			return err
+		}(); err != nil {
+			res.Errors["storm"] = err.Error()
+		}
+	}
 	if ctx.Err() == nil && cfg.phase("scale") {
 		sizes := []scaleRun{{n: 100_000, labels: true}, {n: 100_000, labels: false}}
 		if cfg.Scale1M {
@@ -96,21 +109,26 @@ func run(ctx context.Context, cfg *config) (*Results, error) {
 	return res, nil
 }
 
-func runClusterPhases(ctx context.Context, cfg *config, res *Results, workDir string, serverEnv, bareEnv []string) error {
+// benchBinary is -bin, or ./cmd/lunasentri built into the work dir once.
+func benchBinary(ctx context.Context, cfg *config, workDir string) (string, error) {
 	bin := cfg.Bin
 	if bin == "" {
 		logf("building ./cmd/lunasentri")
 		b, err := buildBinary(ctx, workDir)
 		if err != nil {
-			return err
+			return "", err
 		}
 		bin = b
+		cfg.Bin = b
 	}
-	abs, err := filepath.Abs(bin)
+	return filepath.Abs(bin)
+}
+
+func runClusterPhases(ctx context.Context, cfg *config, res *Results, workDir string, serverEnv, bareEnv []string) error {
+	bin, err := benchBinary(ctx, cfg, workDir)
 	if err != nil {
 		return err
 	}
-	bin = abs
 	res.Env.Binary = bin
 	if out, err := exec.CommandContext(ctx, bin, "version").Output(); err == nil {
 		res.Env.BinaryVersion = strings.TrimSpace(string(out))

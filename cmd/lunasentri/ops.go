@@ -83,6 +83,9 @@ func (c *cli) cmdEvents(ctx context.Context, args []string) error {
 			ds = append(ds, s)
 		}
 		reason := e.Reason
+		if reason == "silence" {
+			reason = "no heartbeat" // API.md's word for it; a person reads this
+		}
 		if e.Message != "" {
 			reason += ": " + e.Message
 		}

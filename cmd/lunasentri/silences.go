@@ -152,11 +152,20 @@ func silenceWhen(s silence) string {
 	if s.Schedule != "" {
 		w := fmt.Sprintf("every %q (%s) for %s", s.Schedule, s.Timezone, s.Duration)
 		if s.EndsAt != "" {
-			w += " until " + s.EndsAt
+			w += " until " + shortTime(s.EndsAt)
 		}
 		return w
 	}
-	return s.StartsAt + " → " + s.EndsAt
+	return shortTime(s.StartsAt) + " → " + shortTime(s.EndsAt)
+}
+
+// shortTime drops sub-seconds from an RFC 3339 time for tables.
+func shortTime(v string) string {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return v
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
 func silenceTarget(s silence) string {
