@@ -289,3 +289,45 @@ func TestE2E_MoreChannelsOnceAcrossLeaderKill(t *testing.T) {
 		}
 	}
 }
+
+// TestE2E_AlertmanagerRepostsKeepItFiring: with the channel's
+// repeat_interval at 2s and group_window 1s the alert is valid for 9s; the
+// leader's reminders
+// re-post it, so the real Alertmanager keeps it firing well past 8s and
+// sends no resolved notification until the machine really comes back.
+func TestE2E_AlertmanagerRepostsKeepItFiring(t *testing.T) {
+	rec := newRecorder(t)
+	amURL := startRealAlertmanager(t, rec.srv.URL+"/am-hook")
+	pc := newProcCluster(t, 3, []string{"-offline-threshold", notifyThreshold.String()})
+	leader := pc.leader(30 * time.Second)
+	f := pc.follower(leader)
+	pc.notifyChannel(f, map[string]any{"type": "alertmanager", "name": "am", "url": amURL,
+		"repeat_interval": "2s", "group_window": "1s", "group_after": 100})
+	key := pc.register(f, map[string]any{"name": "cron-3"})
+	stop := pc.beater(key, 300*time.Millisecond)
+	pc.waitMachineOn(f, "cron-3", "online", 20*time.Second)
+	stop()
+	pc.waitMachineOn(f, "cron-3", "offline", notifyThreshold+20*time.Second)
+	waitFor(t, 30*time.Second, "alertmanager firing cron-3", func() bool { return rec.amNotified("firing", "cron-3") >= 1 })
+	firedAt := time.Now()
+	// Three validity periods without a recovery: the alert must stay up.
+	waitFor(t, 40*time.Second, "24s of re-posts", func() bool {
+		if rec.amNotified("resolved", "cron-3") > 0 {
+			evs, _ := pc.events(f)
+			for _, ev := range evs {
+				t.Logf("event %s %s at %s deliveries %+v", ev.ID, ev.Type, ev.OccurredAt.Format("15:04:05.000"), ev.Deliveries)
+			}
+			rec.mu.Lock()
+			t.Logf("am hook: %v", rec.reqs["/am-hook"])
+			rec.mu.Unlock()
+			t.Fatalf("alertmanager resolved cron-3 after %s while it was still offline", time.Since(firedAt).Round(time.Second))
+		}
+		return time.Since(firedAt) > 24*time.Second
+	})
+	// Without re-posts Alertmanager would have resolved it after 9s.
+	t.Logf("alertmanager kept cron-3 firing for %s (validity 9s); notifications: %d", time.Since(firedAt).Round(time.Second), rec.count("/am-hook"))
+	stop = pc.beater(key, 300*time.Millisecond)
+	defer stop()
+	pc.waitMachineOn(f, "cron-3", "online", 20*time.Second)
+	waitFor(t, 30*time.Second, "alertmanager resolved cron-3", func() bool { return rec.amNotified("resolved", "cron-3") >= 1 })
+}

@@ -57,8 +57,9 @@ type Options struct {
 	// URL). Optional.
 	GeneratorURL string
 	// Validity is how long a firing alert stays firing without a re-post.
-	// 0: DefaultValidity. Set it to ValidityFactor × the channel's
-	// repeat_interval.
+	// 0: DefaultValidity. The server sets ValidityFactor × the channel's
+	// repeat_interval + its group_window (a re-post caught in a storm waits
+	// for its digest).
 	Validity time.Duration
 	Client   *http.Client
 	Version  string

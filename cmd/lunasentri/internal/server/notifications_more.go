@@ -29,9 +29,15 @@ func (c *channels) moreNotifier(cfg fsm.Channel) notify.Notifier {
 		if repeat <= 0 {
 			repeat = alertmanager.DefaultRepeatInterval
 		}
+		// A re-post that falls into a storm waits for its digest, at most
+		// one group window: the alert must outlive that too.
+		window := cfg.Policy.GroupWindow
+		if window <= 0 {
+			window = fsm.DefaultGroupWindow
+		}
 		n, err = alertmanager.New(alertmanager.Options{
 			URLs: cfg.URLs, Labels: cfg.Labels, Username: cfg.Username, Password: cfg.Password,
-			GeneratorURL: c.uiURL(), Validity: alertmanager.ValidityFactor * repeat,
+			GeneratorURL: c.uiURL(), Validity: alertmanager.ValidityFactor*repeat + window,
 			Client: c.client, Version: c.version, Logger: c.logger.Named("alertmanager").With("channel", cfg.Name),
 		})
 	case fsm.ChannelSlack:
