@@ -113,6 +113,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	req.Header.Set(HeaderDelivery, p.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderSignature, Sign(n.secret, ts, body))
+	setStandardHeaders(req.Header, n.secret, p.ID, ts, body)
 
 	resp, err := n.client.Do(req)
 	if err != nil {
