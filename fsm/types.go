@@ -114,6 +114,10 @@ type Machine struct {
 	LastSeen        time.Time `json:"last_seen"`
 	StatusChangedAt time.Time `json:"status_changed_at"`
 	CreatedAt       time.Time `json:"created_at"`
+
+	// Issue 13: what the machine's agent last reported; nil until it
+	// reports anything. Replaced whole on change, never mutated.
+	Agent *AgentFacts `json:"agent,omitempty"`
 }
 
 // Threshold is the machine's offline threshold given the cluster default.

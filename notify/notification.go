@@ -127,6 +127,8 @@ type Machine struct {
 	Status      string
 	LastSeen    *time.Time
 	Labels      map[string]string
+
+	Agent *Agent // issue 13: nil until the agent reported facts
 }
 
 // Notifier delivers one event to one channel. Like Alertmanager's notifiers,

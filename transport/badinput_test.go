@@ -105,7 +105,7 @@ func TestAPI_BadInputIsRejectedWithJSONAndChangesNothing(t *testing.T) {
 		{name: "rotate unknown machine", method: "POST", path: "/v1/machines/nope/rotate-key", want: 404},
 		{name: "PUT machines", method: "PUT", path: "/v1/machines", body: `{"name":"ok"}`, want: 405},
 		{name: "PATCH machine", method: "PATCH", path: "/v1/machines/existing", body: `{}`, want: 405},
-		{name: "GET heartbeat", method: "GET", path: "/v1/heartbeat", want: 405},
+		{name: "PUT heartbeat", method: "PUT", path: "/v1/heartbeat", want: 405},
 		{name: "POST healthz", method: "POST", path: "/healthz", want: 405},
 		{name: "unknown path", method: "GET", path: "/v2/nothing", want: 404},
 		{name: "unknown nested path", method: "GET", path: "/v1/machines/a/b/c", want: 404},

@@ -184,6 +184,8 @@ func forwardableCommand(t fsm.CommandType) bool {
 	switch t {
 	case fsm.CmdRegisterMachine, fsm.CmdDeleteMachine, fsm.CmdRotateKey, fsm.CmdCreateChannel, fsm.CmdDeleteChannel:
 		return true
+	case fsm.CmdSetAgentFacts: // issue 13: a node reports facts that changed
+		return true
 	}
 	return false
 }

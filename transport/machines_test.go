@@ -14,8 +14,9 @@ import (
 )
 
 // machineFields is a machine's JSON shape in API.md; created_at may be added.
+// "agent" is the second wave's (issue 13).
 var machineFields = []string{"id", "name", "hostname", "description", "labels", "status",
-	"last_seen", "status_changed_at", "offline_threshold"}
+	"last_seen", "status_changed_at", "offline_threshold", "agent"}
 
 func checkMachineShape(t testing.TB, v any) map[string]any {
 	t.Helper()

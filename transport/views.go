@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/lunasentri/lunasentri/fsm"
@@ -19,6 +20,39 @@ type machineView struct {
 	StatusChangedAt  *time.Time        `json:"status_changed_at"`
 	OfflineThreshold string            `json:"offline_threshold"`
 	CreatedAt        *time.Time        `json:"created_at,omitempty"`
+	// Issue 13: what the agent last reported; null until it reports.
+	Agent *agentView `json:"agent"`
+}
+
+// agentView is a machine's "agent" object (docs/api.md "Machines").
+type agentView struct {
+	Hostname     string          `json:"hostname"`
+	AgentVersion string          `json:"agent_version"`
+	Info         json.RawMessage `json:"info"` // {} when the agent sent none
+	ReportedAt   time.Time       `json:"reported_at"`
+}
+
+var emptyInfo = json.RawMessage(`{}`)
+
+// agentViewOf is nil for a machine whose agent never reported facts.
+func agentViewOf(f *fsm.AgentFacts) *agentView {
+	if f == nil {
+		return nil
+	}
+	v := &agentView{Hostname: f.Hostname, AgentVersion: f.AgentVersion, Info: f.Info, ReportedAt: f.ReportedAt.UTC()}
+	if len(v.Info) == 0 {
+		v.Info = emptyInfo
+	}
+	return v
+}
+
+// displayHostname is the hostname a machine shows: the registered one, or
+// the agent's when it was registered without one.
+func displayHostname(m *fsm.Machine) string {
+	if m.Hostname == "" && m.Agent != nil {
+		return m.Agent.Hostname
+	}
+	return m.Hostname
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -35,7 +69,8 @@ func (a *API) machineView(m fsm.Machine) machineView {
 		labels = map[string]string{}
 	}
 	return machineView{
-		ID: m.ID, Name: m.Name, Hostname: m.Hostname, Description: m.Description,
+		ID: m.ID, Name: m.Name, Hostname: displayHostname(&m), Description: m.Description,
+		Agent:            agentViewOf(m.Agent),
 		Labels:           labels,
 		Status:           m.Status,
 		LastSeen:         timePtr(m.LastSeen),
