@@ -173,7 +173,7 @@ func Start(opts Options) (*Node, error) {
 		Logger: opts.Logger, FSM: n.FSM, Consensus: consensus{n.Cluster},
 		AdminToken: opts.AdminToken, ClusterSecret: opts.ClusterSecret,
 		OfflineThreshold: opts.OfflineThreshold, FlushInterval: opts.HeartbeatFlushInterval,
-		ValidateChannel: validateChannel,
+		ValidateChannel: validateChannelWith(opts.TelegramBotToken), // issue 13: refuses telegram without a token
 		TestChannel: func(ctx context.Context, name string) error {
 			if _, err := n.FSM.Channel(name); err != nil {
 				return err
