@@ -78,6 +78,7 @@ func (a *API) routes() {
 	a.route("/readyz", map[string]http.HandlerFunc{"GET": a.handleReadyz})
 	a.route("/metrics", map[string]http.HandlerFunc{"GET": a.handleMetrics})
 	a.route("/v1/status", map[string]http.HandlerFunc{"GET": a.handleStatus})
+	a.docRoutes() // GET /v1/openapi.json (issue 13)
 
 	a.route("/v1/heartbeat", map[string]http.HandlerFunc{"POST": a.handleHeartbeat, "GET": a.handleHeartbeat})
 	a.pingRoutes()
