@@ -49,6 +49,7 @@ func (errHelpShown) Error() string { return "help shown" }
 // replace any of it.
 type cli struct {
 	env    func(string) string
+	stdin  io.Reader // nil: no input (dev cannot restart nodes on Enter)
 	stdout io.Writer
 	stderr io.Writer
 
@@ -83,7 +84,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	c := newCLI(os.Getenv, os.Stdout, os.Stderr)
+	c.stdin = os.Stdin
+	code := c.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
