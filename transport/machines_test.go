@@ -13,7 +13,7 @@ import (
 	"github.com/lunasentri/lunasentri/transport"
 )
 
-// machineFields is a machine's JSON shape in API.md; created_at may be added.
+// machineFields is a machine's JSON shape in docs/api.md; created_at may be added.
 // "agent" is the second wave's (issue 13).
 var machineFields = []string{"id", "name", "hostname", "description", "labels", "status",
 	"last_seen", "status_changed_at", "offline_threshold", "agent"}

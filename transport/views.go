@@ -7,7 +7,7 @@ import (
 	"github.com/lunasentri/lunasentri/fsm"
 )
 
-// machineView is a machine as the API shows it (API.md). The key hash never
+// machineView is a machine as the API shows it (docs/api.md). The key hash never
 // leaves the FSM.
 type machineView struct {
 	ID               string            `json:"id"`

@@ -238,7 +238,7 @@ func printJSON(w io.Writer, raw []byte) {
 // pathName escapes a name for use as one path segment.
 func pathName(name string) string { return url.PathEscape(name) }
 
-// Answer shapes (API.md). Fields the CLI does not print are left out;
+// Answer shapes (docs/api.md). Fields the CLI does not print are left out;
 // -json shows everything.
 
 type machine struct {

@@ -10,7 +10,7 @@ import (
 	"github.com/lunasentri/lunasentri/notify"
 )
 
-// payload is the JSON body of API.md's "Webhook delivery". Field order is
+// payload is the JSON body of docs/api.md's "Webhook delivery". Field order is
 // the documented order; receivers and external tests read it as written.
 type payload struct {
 	Event      string         `json:"event"`

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Header names of the delivery contract (API.md).
+// Header names of the delivery contract (docs/api.md).
 const (
 	HeaderEvent     = "X-LunaSentri-Event"
 	HeaderDelivery  = "X-LunaSentri-Delivery"
