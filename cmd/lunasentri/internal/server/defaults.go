@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/lunasentri/lunasentri/cluster"
+	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/transport"
 )
 
 // Defaults (DESIGN.md).
@@ -19,10 +23,14 @@ const (
 	DefaultHTTPAddr      = ":8080"
 	DefaultRaftAddr      = ":8300"
 	DefaultGossipAddr    = ":8301"
-	DefaultThreshold     = 2 * time.Minute
+	DefaultThreshold     = transport.DefaultOfflineThreshold
 	DefaultCheckInterval = time.Second
-	DefaultFlushInterval = 250 * time.Millisecond
+	DefaultFlushInterval = transport.DefaultFlushInterval
 	DefaultTelegramAPI   = "https://api.telegram.org"
+
+	DefaultServerStabilization = cluster.DefaultServerStabilization
+	DefaultDeadServerCleanup   = cluster.DefaultDeadServerCleanup
+	DefaultMaxEvents           = fsm.DefaultMaxEvents
 )
 
 func (o *Options) setDefaults() error {
