@@ -16,7 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -160,11 +160,9 @@ func TestOpenAPI_LiveAnswersMatchTheDocument(t *testing.T) {
 	if err := doc.Validate(context.Background()); err != nil {
 		t.Fatalf("served document is invalid: %v", err)
 	}
-	doc.Servers = openapi3.Servers{}
-	for i := range tc.nodes {
-		doc.Servers = append(doc.Servers, &openapi3.Server{URL: tc.url(i)})
-	}
-	router, err := legacy.NewRouter(doc)
+	// The document's first server is "/": it routes requests to any node
+	// as they are, the way an outside validator loads it.
+	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
