@@ -18,6 +18,18 @@ const maxTrailingLogs = 256
 // failed in gossip long enough are removed, but never below
 // bootstrap-expect voters and never when that would lose quorum. Gossip
 // events only hint; the Raft configuration is the truth it reconciles to.
+//
+// Why hand-written rather than github.com/hashicorp/raft-autopilot (v0.3.0,
+// which Consul and Nomad use), evaluated for issue 13: the library promotes
+// and prunes but does not add servers, so the gossip → non-voter step above
+// stays ours either way; it removes every Raft server its delegate does not
+// list as "stale", where this code waits for gossip evidence (a new leader
+// that has not heard of a server yet removes nothing); and its removals
+// follow the delegate's NodeFailed at once, so the -dead-server-cleanup delay
+// and the restart-is-not-a-failure rule below would move into a delegate
+// that re-creates most of this file. Its MinQuorum does match our
+// bootstrap-expect floor. A switch must keep the e2e membership tests and
+// the quorum tests of server cleanup green.
 type autopilot struct {
 	c *Cluster
 	// healthySince: when each non-voter was first seen healthy without a

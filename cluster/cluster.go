@@ -43,6 +43,8 @@ type Cluster struct {
 	stopping     bool
 	// leaving is announced in gossip metadata before a graceful leave.
 	leaving atomic.Bool
+	// peerGate holds back Raft's repeated errors about a dead peer.
+	peerGate *peerLogGate
 }
 
 // New opens the stores, starts Raft and gossip, and begins joining and
@@ -68,6 +70,7 @@ func New(opts Options) (*Cluster, error) {
 		c.closeRaft()
 		return nil, err
 	}
+	c.watchPeerRecovery(c.peerGate)
 	c.wg.Add(3)
 	go c.leadershipLoop()
 	go c.joinLoop()
@@ -78,7 +81,9 @@ func New(opts Options) (*Cluster, error) {
 func (c *Cluster) startRaft() error {
 	cfg := raft.DefaultConfig()
 	cfg.LocalID = raft.ServerID(c.opts.NodeID)
-	cfg.Logger = c.logger.Named("raft")
+	// Issue 13: an unreachable peer is logged once, then once a minute.
+	peerGate := newPeerLogGate(c.logger.Named("raft"))
+	cfg.Logger = peerGate.wrap(c.logger.Named("raft"))
 	cfg.NotifyCh = c.notifyCh
 	if c.opts.RaftConfig != nil {
 		c.opts.RaftConfig(cfg)
@@ -128,6 +133,7 @@ func (c *Cluster) startRaft() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	c.raft = r
+	c.peerGate = peerGate
 	return nil
 }
 

@@ -28,7 +28,7 @@ type nodeMeta struct {
 	Leaving bool `json:"leaving,omitempty"`
 }
 
-// Gossip statuses reported by Members (API.md).
+// Gossip statuses reported by Members (docs/api.md).
 const (
 	GossipAlive   = "alive"
 	GossipSuspect = "suspect"

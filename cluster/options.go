@@ -122,10 +122,10 @@ func (o *Options) validate() error {
 		o.Logger = hclog.NewNullLogger()
 	}
 	if o.ServerStabilization <= 0 {
-		o.ServerStabilization = 10 * time.Second
+		o.ServerStabilization = DefaultServerStabilization
 	}
 	if o.DeadServerCleanup <= 0 {
-		o.DeadServerCleanup = 30 * time.Second
+		o.DeadServerCleanup = DefaultDeadServerCleanup
 	}
 	if o.ReconcileInterval <= 0 {
 		o.ReconcileInterval = 2 * time.Second
@@ -150,3 +150,11 @@ func splitHostPort(addr string) (string, int, error) {
 	}
 	return host, port, nil
 }
+
+// Membership defaults, written once; the server and the command line refer
+// to them. Stabilization as Consul's autopilot (10s); cleanup after 30s of
+// gossip failure, long enough to ride out a restart.
+const (
+	DefaultServerStabilization = 10 * time.Second
+	DefaultDeadServerCleanup   = 30 * time.Second
+)

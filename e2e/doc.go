@@ -3,5 +3,5 @@
 // restarts them while checking what clients and receivers see.
 //
 // It must never reach into the server's packages: it talks to the cluster
-// only through the command line and the HTTP API in API.md.
+// only through the command line and the HTTP API in docs/api.md.
 package e2e

@@ -93,7 +93,7 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
-// newProcCluster starts n servers exactly as API.md describes them, plus
+// newProcCluster starts n servers exactly as docs/api.md describes them, plus
 // the extra flags.
 func newProcCluster(t testing.TB, n int, extra []string, env ...string) *procCluster {
 	t.Helper()

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// contractMetrics is API.md's Metrics table: every node must expose each
+// contractMetrics is docs/api.md's Metrics table: every node must expose each
 // family with this type.
 var contractMetrics = map[string]string{
 	"lunasentri_machine_transitions_total":  "counter",
@@ -180,7 +180,7 @@ func TestPrometheus_ClusterThroughOutageAndRecovery(t *testing.T) {
 	})
 }
 
-// checkExposition checks one node's /metrics against API.md.
+// checkExposition checks one node's /metrics against docs/api.md.
 func checkExposition(t *testing.T, node string, exp exposition) {
 	t.Helper()
 	for name, typ := range contractMetrics {

@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Test receivers as an outside party writes them from API.md alone: a
+// Test receivers as an outside party writes them from docs/api.md alone: a
 // webhook receiver that verifies X-LunaSentri-Signature by hand, and a
 // stand-in for the Telegram Bot API. Both record everything they see.
 
@@ -29,7 +29,7 @@ type hookSeen struct {
 	Received   time.Time
 	Answered   time.Time
 	SigValid   bool
-	Problem    string // "" when headers and body are as API.md says
+	Problem    string // "" when headers and body are as docs/api.md says
 	Status     int    // what the receiver answered; 0 while held
 	ClientGone bool   // the sender had hung up before the answer
 }
@@ -58,7 +58,7 @@ func newWebhookReceiver(t testing.TB, secret string) *webhookReceiver {
 
 func (w *webhookReceiver) url() string { return w.srv.URL + "/lunasentri" }
 
-// verifySignature is the README's receiver check, written from API.md.
+// verifySignature is the README's receiver check, written from docs/api.md.
 func verifySignature(secret string, h http.Header, body []byte) bool {
 	ts := h.Get("X-LunaSentri-Timestamp")
 	sec, err := strconv.ParseInt(ts, 10, 64)
@@ -72,7 +72,7 @@ func verifySignature(secret string, h http.Header, body []byte) bool {
 }
 
 // checkShape returns the event type, the machine name and what is not as
-// API.md's "Webhook delivery" says.
+// docs/api.md's "Webhook delivery" says.
 func checkShape(r *http.Request, body []byte) (event, machine, problem string) {
 	var p struct {
 		Event      string                     `json:"event"`

@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// StatusPaused: detection stopped for the machine by an operator (API.md
+// StatusPaused: detection stopped for the machine by an operator (docs/api.md
 // "Machines"). It has no deadline, no events and no reminders.
 const StatusPaused Status = "paused"
 
@@ -13,7 +13,7 @@ const StatusPaused Status = "paused"
 const EventFlapping = "machine.flapping"
 
 // Delivery states of a transition a channel was not sent on its own
-// (API.md "Silences", "Digest"). They are final: reconciliation, not the
+// (docs/api.md "Silences", "Digest"). They are final: reconciliation, not the
 // dispatcher, decides whether the channel hears of the machine later.
 const (
 	DeliverySilenced   = "silenced"   // an active silence covered the machine
@@ -21,7 +21,7 @@ const (
 	DeliverySuppressed = "suppressed" // the machine was flapping
 )
 
-// Offline reasons (API.md "Heartbeat signals").
+// Offline reasons (docs/api.md "Heartbeat signals").
 const (
 	ReasonSilence  = "silence"
 	ReasonReported = "reported"
@@ -39,7 +39,7 @@ const (
 // pending when its window closes or it is full.
 const NoticeCollecting = "collecting"
 
-// Channel policy defaults and limits (API.md "Channel policy").
+// Channel policy defaults and limits (docs/api.md "Channel policy").
 const (
 	DefaultGroupAfter  = 5
 	DefaultGroupWindow = 30 * time.Second
@@ -56,7 +56,7 @@ const (
 	MaxPolicyDuration = 30 * 24 * time.Hour
 )
 
-// Flap damping defaults (API.md "Flapping").
+// Flap damping defaults (docs/api.md "Flapping").
 const (
 	DefaultFlapThreshold = 6
 	DefaultFlapWindow    = 10 * time.Minute

@@ -8,7 +8,7 @@ import (
 
 // Limits on what operators and agents may write.
 const (
-	// MaxFailureMessage bounds a reported failure's message (API.md: the
+	// MaxFailureMessage bounds a reported failure's message (docs/api.md: the
 	// request body is at most 10 KiB).
 	MaxFailureMessage = 10 << 10
 )

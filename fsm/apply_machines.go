@@ -27,7 +27,7 @@ func (f *FSM) registerMachine(c RegisterMachine) *ApplyResult {
 	}
 	m.Status = StatusUnknown
 	m.StatusChangedAt = m.CreatedAt
-	m.LastSeen = time.Time{} // null until the first heartbeat (API.md)
+	m.LastSeen = time.Time{} // null until the first heartbeat (docs/api.md)
 	f.insertMachine(&m)
 	out := m
 	out.Labels = maps.Clone(m.Labels)
@@ -61,7 +61,7 @@ func (f *FSM) deleteMachine(c DeleteMachine, fx *effects) *ApplyResult {
 	f.keys.remove(m.KeyHash, id)
 	f.releaseLabels(m.Labels)
 	f.forgetHistory(id) // issue 12
-	// Its pending notifications go with it (API.md).
+	// Its pending notifications go with it (docs/api.md).
 	if f.dropPending(func(ev *Event, _ *Delivery) bool { return ev.Machine.ID == id }) {
 		fx.outboxChanged = true
 	}

@@ -258,6 +258,12 @@ func (f *FSM) applyCommand(index uint64, data []byte, fx *effects) *ApplyResult 
 		return apply(body, func(c ExpireSilence) *ApplyResult { return f.expireSilence(index, c, fx) })
 	case CmdAlertingTick:
 		return apply(body, func(c AlertingTick) *ApplyResult { return f.alertingTick(index, c, fx) })
+	case CmdSetAgentFacts: // issue 13
+		var c SetAgentFacts
+		if err := decodeBody(body, &c); err != nil {
+			return &ApplyResult{Err: err}
+		}
+		return f.setAgentFacts(c)
 	default:
 		// An entry from a newer version: refuse loudly rather than guess.
 		return &ApplyResult{Err: fmt.Errorf("%w: unknown command type %d", ErrBadCommand, data[0])}

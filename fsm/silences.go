@@ -8,7 +8,7 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// Silence states (API.md "Silences and maintenance windows").
+// Silence states (docs/api.md "Silences and maintenance windows").
 const (
 	SilencePending = "pending"
 	SilenceActive  = "active"

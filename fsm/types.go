@@ -10,7 +10,7 @@ import (
 // Status is a machine's liveness as the cluster agreed on it.
 type Status string
 
-// Machine statuses (API.md). A machine is unknown until its first heartbeat;
+// Machine statuses (docs/api.md). A machine is unknown until its first heartbeat;
 // unknown → online makes no event.
 const (
 	StatusUnknown Status = "unknown"
@@ -18,13 +18,13 @@ const (
 	StatusOffline Status = "offline"
 )
 
-// Event types (API.md).
+// Event types (docs/api.md).
 const (
 	EventOffline = "machine.offline"
 	EventOnline  = "machine.online"
 )
 
-// Delivery states (API.md).
+// Delivery states (docs/api.md).
 const (
 	DeliveryPending   = "pending"
 	DeliveryDelivered = "delivered"
@@ -121,6 +121,9 @@ type Machine struct {
 	Message  string           `json:"message,omitempty"`
 	Flapping bool             `json:"flapping,omitempty"`
 	Alerting *MachineAlerting `json:"alerting,omitempty"` // nil in events
+	// Issue 13: what the machine's agent last reported; nil until it
+	// reports anything. Replaced whole on change, never mutated.
+	Agent *AgentFacts `json:"agent,omitempty"`
 }
 
 // Threshold is the machine's offline threshold given the cluster default.
@@ -142,7 +145,7 @@ type Channel struct {
 	Match     map[string]string `json:"match"`
 	CreatedAt time.Time         `json:"created_at"`
 
-	// Settings of the further channel types (API.md "More channel types").
+	// Settings of the further channel types (docs/api.md "More channel types").
 	URLs       []string          `json:"urls,omitempty"`        // alertmanager (HA)
 	Labels     map[string]string `json:"labels,omitempty"`      // alertmanager extra labels
 	Username   string            `json:"username,omitempty"`    // alertmanager basic auth
@@ -156,7 +159,7 @@ type Channel struct {
 	Policy ChannelPolicy `json:"policy"`
 }
 
-// ChannelPolicy is how a channel wants to be told (API.md "Channel policy").
+// ChannelPolicy is how a channel wants to be told (docs/api.md "Channel policy").
 // Zero values mean the defaults.
 type ChannelPolicy struct {
 	RepeatInterval time.Duration `json:"repeat_interval,omitempty"` // 0: no reminders
@@ -186,7 +189,7 @@ type Event struct {
 	// DownFor is how long the machine was offline (online events only).
 	DownFor    time.Duration `json:"down_for"`
 	Deliveries []Delivery    `json:"deliveries"`
-	// Reason and Message of an offline (API.md "Heartbeat signals");
+	// Reason and Message of an offline (docs/api.md "Heartbeat signals");
 	// Reminder is N for a reminder's body (never in the history).
 	Reason   string `json:"reason,omitempty"`
 	Message  string `json:"message,omitempty"`

@@ -12,7 +12,7 @@ import (
 )
 
 // Options configures the collectors. Only State and Raft are needed for the
-// metrics in API.md; every other source is optional and its metrics are
+// metrics in docs/api.md; every other source is optional and its metrics are
 // left out when it is missing.
 type Options struct {
 	State    StateSource
@@ -55,7 +55,7 @@ type Metrics struct {
 	state *stateCollector
 }
 
-// Notification outcomes (API.md).
+// Notification outcomes (docs/api.md).
 const (
 	OutcomeDelivered = "delivered"
 	OutcomeRetried   = "retried"

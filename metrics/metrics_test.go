@@ -51,7 +51,7 @@ func (fakeRaftGossip) MemberCounts() map[string]int { return map[string]int{"ali
 func (fakeRaftGossip) HealthScore() int             { return 3 }
 func (fakeRaftGossip) Ready() (bool, string)        { return false, "applying log" }
 
-// contract is API.md's Metrics table: name → type.
+// contract is docs/api.md's Metrics table: name → type.
 var contract = map[string]dto.MetricType{
 	"lunasentri_machine_transitions_total":  dto.MetricType_COUNTER,
 	"lunasentri_machines":                   dto.MetricType_GAUGE,

@@ -74,7 +74,7 @@ var (
 // State is a delivery's state as shown in GET /v1/events.
 type State string
 
-// Delivery states (API.md).
+// Delivery states (docs/api.md).
 const (
 	StatePending   State = "pending"
 	StateDelivered State = "delivered"

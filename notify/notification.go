@@ -8,20 +8,20 @@ import (
 )
 
 // Event types carried by notifications. They are part of the external
-// contract (API.md): webhook "event" field and X-LunaSentri-Event header.
+// contract (docs/api.md): webhook "event" field and X-LunaSentri-Event header.
 const (
 	EventOffline = "machine.offline"
 	EventOnline  = "machine.online"
 	// EventTest marks a test message sent by POST /v1/channels/{name}/test.
 	EventTest = "test"
 	// EventFlapping is the one notice a channel gets when a machine starts
-	// flapping (API.md "Flapping").
+	// flapping (docs/api.md "Flapping").
 	EventFlapping = "machine.flapping"
-	// EventDigest is the type of a digest (API.md "Digest").
+	// EventDigest is the type of a digest (docs/api.md "Digest").
 	EventDigest = "machine.digest"
 )
 
-// Offline reasons (API.md "Heartbeat signals").
+// Offline reasons (docs/api.md "Heartbeat signals").
 const (
 	ReasonSilence  = "silence"  // no beat within the threshold
 	ReasonReported = "reported" // the agent reported a failure
@@ -47,7 +47,7 @@ type Event struct {
 }
 
 // Digest is several events sent to one channel as one message, because the
-// channel was in a storm (API.md "Digest"). Which events go into which digest
+// channel was in a storm (docs/api.md "Digest"). Which events go into which digest
 // is decided by the leader and replicated before the send, so ID and Events
 // are the same after any failover.
 type Digest struct {
@@ -127,6 +127,8 @@ type Machine struct {
 	Status      string
 	LastSeen    *time.Time
 	Labels      map[string]string
+
+	Agent *Agent // issue 13: nil until the agent reported facts
 }
 
 // Notifier delivers one event to one channel. Like Alertmanager's notifiers,

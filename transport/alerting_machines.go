@@ -13,10 +13,10 @@ import (
 	"github.com/lunasentri/lunasentri/fsm"
 )
 
-// The machine side of alerting (API.md "Machines", "Heartbeat signals"):
+// The machine side of alerting (docs/api.md "Machines", "Heartbeat signals"):
 // pause, resume, PATCH and reported failures.
 
-// maxFailBody is the largest reported failure body (API.md: ≤ 10 KiB).
+// maxFailBody is the largest reported failure body (docs/api.md: ≤ 10 KiB).
 const maxFailBody = fsm.MaxFailureMessage
 
 // writeMachineResult answers a machine command with the machine as it is now.
@@ -114,9 +114,8 @@ func (a *API) reportFailure(w http.ResponseWriter, r *http.Request, key string, 
 	if tooLarge(w, r, maxFailBody) {
 		return
 	}
-	id, ok := a.opts.FSM.Authenticate(key)
+	id, ok := a.authenticate(w, key)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "unknown machine key")
 		return
 	}
 	msg, err := failureMessage(w, r)
@@ -141,7 +140,9 @@ func (a *API) reportFailure(w http.ResponseWriter, r *http.Request, key string, 
 	if plain {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, "OK\n")
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(pingOK)
+		}
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": fsm.StatusOffline, "reason": fsm.ReasonReported})

@@ -15,7 +15,9 @@ type API struct {
 	coalescer *Coalescer
 	flusher   *flusher
 	freeze    *freezeGuard
+	facts     *factsTracker // issue 13: agent facts, replicated on change
 	mux       *http.ServeMux
+	handler   http.Handler // mux, with a debug access log when enabled
 
 	runOnce sync.Once
 }
@@ -27,13 +29,15 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{opts: opts, logger: opts.Logger.Named("http"), coalescer: NewCoalescer(), freeze: newFreezeGuard()}
 	a.flusher = newFlusher(a)
+	a.facts = newFactsTracker(a)
 	a.mux = http.NewServeMux()
 	a.routes()
+	a.handler = a.accessLog(a.mux)
 	return a, nil
 }
 
 // Handler serves every route.
-func (a *API) Handler() http.Handler { return a.mux }
+func (a *API) Handler() http.Handler { return a.handler }
 
 // Coalescer exposes the heartbeat coalescer (for metrics and benchmarks).
 func (a *API) Coalescer() *Coalescer { return a.coalescer }
@@ -47,6 +51,7 @@ func (a *API) PendingBeats() int { return a.coalescer.Len() + int(a.flusher.pend
 func (a *API) RunFlusher(ctx context.Context) {
 	a.runOnce.Do(func() {
 		go a.freeze.run(ctx)
+		go a.facts.run(ctx)
 		a.flusher.run(ctx)
 	})
 }
@@ -64,7 +69,7 @@ func (a *API) route(path string, handlers map[string]http.HandlerFunc) {
 	}
 	a.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
+		writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, redactPath(r.URL.Path))
 	})
 }
 
@@ -73,10 +78,11 @@ func (a *API) routes() {
 	a.route("/readyz", map[string]http.HandlerFunc{"GET": a.handleReadyz})
 	a.route("/metrics", map[string]http.HandlerFunc{"GET": a.handleMetrics})
 	a.route("/v1/status", map[string]http.HandlerFunc{"GET": a.handleStatus})
+	a.docRoutes() // GET /v1/openapi.json (issue 13)
 
-	a.route("/v1/heartbeat", map[string]http.HandlerFunc{"POST": a.handleHeartbeat})
+	a.route("/v1/heartbeat", map[string]http.HandlerFunc{"POST": a.handleHeartbeat, "GET": a.handleHeartbeat})
 	a.route("/v1/heartbeat/fail", map[string]http.HandlerFunc{"POST": a.handleHeartbeatFail})
-	a.route("/ping/{key}/fail", map[string]http.HandlerFunc{"GET": a.handlePingFail, "POST": a.handlePingFail})
+	a.pingRoutes()
 
 	a.route("/v1/machines", map[string]http.HandlerFunc{
 		"GET": a.admin(a.handleListMachines), "POST": a.admin(a.handleRegisterMachine)})
@@ -104,7 +110,7 @@ func (a *API) routes() {
 	a.route(internalTestPath, map[string]http.HandlerFunc{"POST": a.internal(a.handleInternalTest)})
 
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, redactPath(r.URL.Path))
 	})
 }
 
@@ -112,7 +118,7 @@ func (a *API) routes() {
 func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !secretEqual(bearer(r), a.opts.AdminToken) {
-			writeError(w, http.StatusUnauthorized, "admin token required")
+			writeError(w, http.StatusUnauthorized, "%s", adminAuthMessage(r))
 			return
 		}
 		h(w, r)

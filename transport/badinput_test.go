@@ -127,7 +127,7 @@ func TestAPI_BadInputIsRejectedWithJSONAndChangesNothing(t *testing.T) {
 		{name: "expire unknown silence", method: "DELETE", path: "/v1/silences/nope", want: 404},
 		{name: "fail with unknown key", method: "POST", path: "/v1/heartbeat/fail", auth: "nope", want: 401},
 		{name: "ping fail with unknown key", method: "GET", path: "/ping/nope/fail", want: 401},
-		{name: "GET heartbeat", method: "GET", path: "/v1/heartbeat", want: 405},
+		{name: "PUT heartbeat", method: "PUT", path: "/v1/heartbeat", want: 405},
 		{name: "POST healthz", method: "POST", path: "/healthz", want: 405},
 		{name: "unknown path", method: "GET", path: "/v2/nothing", want: 404},
 		{name: "unknown nested path", method: "GET", path: "/v1/machines/a/b/c", want: 404},

@@ -12,7 +12,7 @@ import (
 )
 
 // policyRequest is the channel policy part of POST and PATCH /v1/channels
-// (API.md "Channel policy"); absent fields keep their value.
+// (docs/api.md "Channel policy"); absent fields keep their value.
 type policyRequest struct {
 	RepeatInterval flexDuration `json:"repeat_interval"`
 	GroupAfter     *int         `json:"group_after"`

@@ -21,7 +21,7 @@ type channelRequest struct {
 	Match  map[string]string `json:"match"`
 	policyRequest
 
-	// Settings of the further channel types (issue 15, API.md "More
+	// Settings of the further channel types (issue 15, docs/api.md "More
 	// channel types").
 	URLs       []string          `json:"urls"`
 	Labels     map[string]string `json:"labels"`

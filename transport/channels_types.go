@@ -11,7 +11,7 @@ import (
 	"github.com/lunasentri/lunasentri/fsm"
 )
 
-// Channel types beside webhook and telegram (issue 15, API.md "More channel
+// Channel types beside webhook and telegram (issue 15, docs/api.md "More channel
 // types"). The type-specific rules (URL shapes, label names, addresses) are
 // the channel packages' own, reached through Options.ValidateChannel; this
 // file only says which request fields belong to which type.

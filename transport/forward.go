@@ -197,6 +197,8 @@ func forwardableCommand(t fsm.CommandType) bool {
 		fsm.CmdUpdateMachine, fsm.CmdPauseMachine, fsm.CmdResumeMachine, fsm.CmdReportFailure,
 		fsm.CmdUpdateChannel, fsm.CmdCreateSilence, fsm.CmdExpireSilence:
 		return true
+	case fsm.CmdSetAgentFacts: // issue 13: a node reports facts that changed
+		return true
 	}
 	return false
 }

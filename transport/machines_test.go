@@ -13,12 +13,13 @@ import (
 	"github.com/lunasentri/lunasentri/transport"
 )
 
-// machineFields is a machine's JSON shape in API.md; created_at may be added.
+// machineFields is a machine's JSON shape in docs/api.md; created_at may be added.
+// "agent" is the second wave's (issue 13).
 var machineFields = []string{"id", "name", "hostname", "description", "labels", "status",
-	"last_seen", "status_changed_at", "offline_threshold", "flapping"}
+	"last_seen", "status_changed_at", "offline_threshold", "flapping", "agent"}
 
-// optionalMachineFields appear only when set (API.md second wave).
-var optionalMachineFields = []string{"created_at", "reason", "message", "agent"}
+// optionalMachineFields appear only when set (docs/api.md second wave).
+var optionalMachineFields = []string{"created_at", "reason", "message"}
 
 func checkMachineShape(t testing.TB, v any) map[string]any {
 	t.Helper()

@@ -102,7 +102,10 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultFlushInterval        = 250 * time.Millisecond
+	DefaultFlushInterval = 250 * time.Millisecond
+	// DefaultOfflineThreshold is the cluster default threshold (DESIGN.md),
+	// written here once; server and the command line refer to it.
+	DefaultOfflineThreshold     = 2 * time.Minute
 	DefaultIntakeUnhealthyAfter = 3 * time.Second
 	DefaultMaxHeartbeatBody     = 64 << 10
 	DefaultMaxAdminBody         = 1 << 20
@@ -124,7 +127,7 @@ func (o *Options) setDefaults() error {
 		o.Logger = hclog.NewNullLogger()
 	}
 	if o.OfflineThreshold <= 0 {
-		o.OfflineThreshold = 2 * time.Minute
+		o.OfflineThreshold = DefaultOfflineThreshold
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval

@@ -70,14 +70,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", limit)
 		case errors.Is(err, io.EOF):
-			writeError(w, http.StatusBadRequest, "request body is empty; a JSON object is required")
+			writeError(w, http.StatusBadRequest, "body is empty; a JSON object is required")
 		default:
-			writeError(w, http.StatusBadRequest, "invalid JSON body: %s", jsonErrorText(err))
+			writeError(w, http.StatusBadRequest, "%s", jsonErrorMessage(err))
 		}
 		return false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "invalid JSON body: unexpected data after the object")
+		writeError(w, http.StatusBadRequest, "body is not JSON: unexpected data after the object")
 		return false
 	}
 	return true

@@ -15,7 +15,7 @@ import (
 // maxSilenceComment bounds a silence's comment and created_by.
 const maxSilenceComment = 1024
 
-// silenceRequest is POST /v1/silences (API.md "Silences and maintenance
+// silenceRequest is POST /v1/silences (docs/api.md "Silences and maintenance
 // windows").
 type silenceRequest struct {
 	Matchers  map[string]string `json:"matchers"`

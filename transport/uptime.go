@@ -15,7 +15,7 @@ var uptimeWindows = map[string]time.Duration{
 	"30d": 30 * 24 * time.Hour,
 }
 
-// uptimeView is GET /v1/machines/{name}/uptime (API.md "Machines").
+// uptimeView is GET /v1/machines/{name}/uptime (docs/api.md "Machines").
 type uptimeView struct {
 	Window          string  `json:"window"`
 	Uptime          float64 `json:"uptime"`

@@ -1,12 +1,13 @@
 package transport
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/lunasentri/lunasentri/fsm"
 )
 
-// machineView is a machine as the API shows it (API.md). The key hash never
+// machineView is a machine as the API shows it (docs/api.md). The key hash never
 // leaves the FSM.
 type machineView struct {
 	ID               string            `json:"id"`
@@ -22,6 +23,39 @@ type machineView struct {
 	Flapping         bool              `json:"flapping"`
 	Reason           string            `json:"reason,omitempty"`
 	Message          string            `json:"message,omitempty"`
+	// Issue 13: what the agent last reported; null until it reports.
+	Agent *agentView `json:"agent"`
+}
+
+// agentView is a machine's "agent" object (docs/api.md "Machines").
+type agentView struct {
+	Hostname     string          `json:"hostname"`
+	AgentVersion string          `json:"agent_version"`
+	Info         json.RawMessage `json:"info"` // {} when the agent sent none
+	ReportedAt   time.Time       `json:"reported_at"`
+}
+
+var emptyInfo = json.RawMessage(`{}`)
+
+// agentViewOf is nil for a machine whose agent never reported facts.
+func agentViewOf(f *fsm.AgentFacts) *agentView {
+	if f == nil {
+		return nil
+	}
+	v := &agentView{Hostname: f.Hostname, AgentVersion: f.AgentVersion, Info: f.Info, ReportedAt: f.ReportedAt.UTC()}
+	if len(v.Info) == 0 {
+		v.Info = emptyInfo
+	}
+	return v
+}
+
+// displayHostname is the hostname a machine shows: the registered one, or
+// the agent's when it was registered without one.
+func displayHostname(m *fsm.Machine) string {
+	if m.Hostname == "" && m.Agent != nil {
+		return m.Agent.Hostname
+	}
+	return m.Hostname
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -38,7 +72,8 @@ func (a *API) machineView(m fsm.Machine) machineView {
 		labels = map[string]string{}
 	}
 	return machineView{
-		ID: m.ID, Name: m.Name, Hostname: m.Hostname, Description: m.Description,
+		ID: m.ID, Name: m.Name, Hostname: displayHostname(&m), Description: m.Description,
+		Agent:            agentViewOf(m.Agent),
 		Labels:           labels,
 		Status:           m.Status,
 		LastSeen:         timePtr(m.LastSeen),

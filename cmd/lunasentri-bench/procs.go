@@ -39,7 +39,7 @@ type node struct {
 func (n *node) url() string { return "http://" + n.httpAddr }
 
 // procCluster is three server processes on loopback, started exactly as
-// API.md describes (bootstrap-expect, join), with default Raft timeouts.
+// docs/api.md describes (bootstrap-expect, join), with default Raft timeouts.
 type procCluster struct {
 	bin   string
 	dir   string

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strings"
 	"time"
 
@@ -33,6 +32,9 @@ type agentConfig struct {
 	BackoffBase time.Duration
 	Client      *http.Client // nil: a plain client
 	Logger      hclog.Logger // nil: no logs
+	// Once sends one beat (each server tried once) and returns; an error
+	// when no server accepted it.
+	Once bool
 }
 
 // beatResult is how one heartbeat attempt, or one whole beat, went.
@@ -74,7 +76,7 @@ func newAgent(cfg agentConfig) (*agent, error) {
 	body, err := json.Marshal(map[string]any{
 		"hostname":      cfg.Hostname,
 		"agent_version": version,
-		"info":          map[string]string{"os": runtime.GOOS, "arch": runtime.GOARCH},
+		"info":          hostInfo(cfg.Servers[0]),
 	})
 	if err != nil {
 		return nil, err
@@ -100,6 +102,9 @@ func runAgent(ctx context.Context, cfg agentConfig) error {
 		return err
 	}
 	log := a.cfg.Logger
+	if a.cfg.Once {
+		return a.once(ctx)
+	}
 	log.Info("agent started", "servers", strings.Join(a.cfg.Servers, ","), "interval", a.cfg.Interval, "hostname", a.cfg.Hostname)
 	failures := 0
 	for {
@@ -138,6 +143,21 @@ func runAgent(ctx context.Context, cfg agentConfig) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// once sends a single beat for -once (cron jobs, systemd timers): nil when
+// a server accepted it.
+func (a *agent) once(ctx context.Context) error {
+	switch a.beat(ctx) {
+	case beatOK:
+		return nil
+	case beatRejected:
+		return errors.New("heartbeat not accepted: the key was rejected by every server")
+	case beatRefused:
+		return errors.New("heartbeat refused by every server")
+	default:
+		return errors.New("heartbeat not delivered: no server answered")
 	}
 }
 
@@ -255,6 +275,7 @@ func (c *cli) agentConfig(args []string) (agentConfig, error) {
 	key := fs.String("key", "", "the machine's API key (env LUNASENTRI_API_KEY)")
 	interval := fs.String("interval", "", "time between heartbeats (env LUNASENTRI_INTERVAL, default 10s)")
 	hostname := fs.String("hostname", "", "hostname to report (default: this machine's)")
+	once := fs.Bool("once", false, "send one heartbeat and exit: status 0 when a server accepted it, 1 otherwise")
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log in JSON")
 	pos, err := c.parse(fs, args)
@@ -301,6 +322,7 @@ func (c *cli) agentConfig(args []string) (agentConfig, error) {
 	if l := hclog.LevelFromString(*logLevel); l == hclog.NoLevel || l == hclog.Off {
 		return agentConfig{}, usageErrorf("invalid log level %q for -log-level", *logLevel)
 	}
+	cfg.Once = *once
 	cfg.Hostname = *hostname
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = c.hostname()

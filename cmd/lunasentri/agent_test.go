@@ -122,9 +122,43 @@ func TestAgent_SendsHeartbeat(t *testing.T) {
 	if err := json.Unmarshal(srv.body, &body); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"os": runtime.GOOS, "arch": runtime.GOARCH}
-	if body.Hostname != "web-1" || body.AgentVersion != version || !reflect.DeepEqual(body.Info, want) {
+	if body.Hostname != "web-1" || body.AgentVersion != version ||
+		body.Info["os"] != runtime.GOOS || body.Info["arch"] != runtime.GOARCH {
 		t.Errorf("body %s", srv.body)
+	}
+	// The facts the agent finds by itself (Linux CI): kernel, boot time and
+	// the address it reaches the server from.
+	if runtime.GOOS == "linux" {
+		if body.Info["kernel"] == "" || body.Info["ip"] != "127.0.0.1" {
+			t.Errorf("info %v: want kernel and ip 127.0.0.1", body.Info)
+		}
+		if _, err := time.Parse(time.RFC3339, body.Info["boot_time"]); err != nil {
+			t.Errorf("boot_time %q: %v", body.Info["boot_time"], err)
+		}
+	}
+	// They do not change from beat to beat (the cluster stores changes only).
+	if !reflect.DeepEqual(hostInfo(srv.URL), hostInfo(srv.URL)) {
+		t.Error("hostInfo differs between two calls")
+	}
+}
+
+func TestAgent_OnceExitsWithTheOutcome(t *testing.T) {
+	down := newBeatServer(t, http.StatusServiceUnavailable)
+	up := newBeatServer(t, http.StatusAccepted)
+	ctx := context.Background()
+	if err := runAgent(ctx, agentConfig{Servers: []string{down.URL, up.URL}, Key: "k", Interval: time.Second, Once: true}); err != nil {
+		t.Fatalf("once with one good server: %v", err)
+	}
+	if up.hits() != 1 || down.hits() != 1 {
+		t.Fatalf("hits: down %d, up %d; want 1 and 1", down.hits(), up.hits())
+	}
+	if err := runAgent(ctx, agentConfig{Servers: []string{down.URL}, Key: "k", Interval: time.Second, Once: true}); err == nil {
+		t.Fatal("once with no good server returned nil")
+	}
+	rejected := newBeatServer(t, http.StatusUnauthorized)
+	if err := runAgent(ctx, agentConfig{Servers: []string{rejected.URL}, Key: "k", Interval: time.Second, Once: true}); err == nil ||
+		!strings.Contains(err.Error(), "key was rejected") {
+		t.Fatalf("once with a rejected key: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -27,19 +28,24 @@ type apiFlags struct {
 	json    bool
 }
 
-func addAPIFlags(fs *flag.FlagSet) *apiFlags {
+// addAPIFlags adds the flags of every API command. Their defaults are the
+// same flags given before the command ("lunasentri -address … machines list").
+func (c *cli) addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	f := &apiFlags{}
-	fs.StringVar(&f.address, "address", "", "node HTTP API URL (env LUNASENTRI_ADDR, default "+defaultAddress+")")
-	fs.StringVar(&f.token, "token", "", "admin token (env LUNASENTRI_ADMIN_TOKEN)")
-	fs.BoolVar(&f.json, "json", false, "print the raw JSON answer")
+	fs.StringVar(&f.address, "address", c.global.address,
+		"node HTTP API URLs, comma-separated, tried in order (env LUNASENTRI_ADDR, default "+defaultAddress+")")
+	fs.StringVar(&f.token, "token", c.global.token, "admin token (env LUNASENTRI_ADMIN_TOKEN)")
+	fs.BoolVar(&f.json, "json", c.global.json, "print the raw JSON answer")
 	return f
 }
 
-// apiClient is a small client for the LunaSentri HTTP API (API.md).
+// apiClient is a small client for the LunaSentri HTTP API (docs/api.md).
+// It knows several nodes and moves to the next when one cannot be reached.
 type apiClient struct {
-	base  string // scheme://host[:port][/prefix], no trailing slash
-	token string
-	http  *http.Client
+	bases   []string // scheme://host[:port][/prefix], no trailing slash
+	current int      // the node that answered last; tried first
+	token   string
+	http    *http.Client
 }
 
 // apiError is a non-2xx answer: "404: machine not found".
@@ -53,19 +59,25 @@ func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Mes
 // client builds an apiClient from the flags and the environment. An admin
 // command needs a token; the open endpoints (status) do not.
 func (c *cli) client(f *apiFlags, needToken bool) (*apiClient, error) {
-	addr := firstNonEmpty(f.address, c.env("LUNASENTRI_ADDR"), defaultAddress)
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+	var bases []string
+	for _, addr := range splitList(firstNonEmpty(f.address, c.env("LUNASENTRI_ADDR"), defaultAddress)) {
+		if !strings.Contains(addr, "://") {
+			addr = "http://" + addr
+		}
+		u, err := url.Parse(addr)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, usageErrorf("invalid address %q (want http://HOST:PORT)", addr)
+		}
+		bases = append(bases, strings.TrimRight(addr, "/"))
 	}
-	u, err := url.Parse(addr)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageErrorf("invalid address %q (want http://HOST:PORT)", addr)
+	if len(bases) == 0 {
+		return nil, usageErrorf("-address (or LUNASENTRI_ADDR) is empty")
 	}
 	token := firstNonEmpty(f.token, c.env("LUNASENTRI_ADMIN_TOKEN"))
 	if needToken && token == "" {
 		return nil, usageErrorf("-token (or LUNASENTRI_ADMIN_TOKEN) is required")
 	}
-	return &apiClient{base: strings.TrimRight(addr, "/"), token: token, http: c.httpClient}, nil
+	return &apiClient{bases: bases, token: token, http: c.httpClient}, nil
 }
 
 func firstNonEmpty(vals ...string) string {
@@ -105,9 +117,51 @@ func (a *apiClient) do(ctx context.Context, method, path string, query url.Value
 }
 
 // send sends one request and returns a 2xx response for the caller to read
-// and close. Other answers become an *apiError.
+// and close. Other answers become an *apiError. With several nodes it
+// starts with the one that answered last and moves on while a node cannot
+// be reached (connection refused, no route, timeout before an answer) —
+// and, for reads, while a node answers 502/503/504 (it lost its leader);
+// any other answer is final. A body is sent again only if it can be rewound.
 func (a *apiClient) send(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
+	var errs []string
+	n := len(a.bases)
+	for i := 0; i < n; i++ {
+		idx := (a.current + i) % n
+		if i > 0 && body != nil {
+			s, ok := body.(io.Seeker)
+			if !ok {
+				break
+			}
+			if _, err := s.Seek(0, io.SeekStart); err != nil {
+				break
+			}
+		}
+		resp, err := a.sendTo(ctx, a.bases[idx], method, path, contentType, body)
+		if err == nil {
+			a.current = idx
+			return resp, nil
+		}
+		if n == 1 || ctx.Err() != nil || !a.moveOn(method, err) {
+			return nil, err
+		}
+		errs = append(errs, a.bases[idx]+": "+err.Error())
+	}
+	return nil, fmt.Errorf("no node answered: %s", strings.Join(errs, "; "))
+}
+
+// moveOn: is err worth trying the next node?
+func (a *apiClient) moveOn(method string, err error) bool {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		idempotent := method == http.MethodGet || method == http.MethodHead
+		return idempotent && (ae.Status == http.StatusBadGateway || ae.Status == http.StatusServiceUnavailable ||
+			ae.Status == http.StatusGatewayTimeout)
+	}
+	return true // the node could not be reached or did not answer
+}
+
+func (a *apiClient) sendTo(ctx context.Context, base, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +175,7 @@ func (a *apiClient) send(ctx context.Context, method, path, contentType string, 
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, unwrapURLError(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
@@ -184,7 +238,7 @@ func printJSON(w io.Writer, raw []byte) {
 // pathName escapes a name for use as one path segment.
 func pathName(name string) string { return url.PathEscape(name) }
 
-// Answer shapes (API.md). Fields the CLI does not print are left out;
+// Answer shapes (docs/api.md). Fields the CLI does not print are left out;
 // -json shows everything.
 
 type machine struct {
@@ -200,6 +254,64 @@ type machine struct {
 	Flapping         bool              `json:"flapping"`
 	Reason           string            `json:"reason"`
 	Message          string            `json:"message"`
+	Agent            *agentFacts       `json:"agent"`
+}
+
+// agentFacts is a machine's "agent" object. Info values that are not
+// strings are shown as their JSON text.
+type agentFacts struct {
+	Hostname     string                     `json:"hostname"`
+	AgentVersion string                     `json:"agent_version"`
+	RawInfo      map[string]json.RawMessage `json:"info"`
+	ReportedAt   string                     `json:"reported_at"`
+	Info         map[string]string          `json:"-"`
+}
+
+func (a *agentFacts) UnmarshalJSON(b []byte) error {
+	type plain agentFacts
+	if err := json.Unmarshal(b, (*plain)(a)); err != nil {
+		return err
+	}
+	a.Info = make(map[string]string, len(a.RawInfo))
+	for k, v := range a.RawInfo {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		a.Info[k] = s
+	}
+	return nil
+}
+
+// version is "agent 1.2.3", "" without facts.
+func (a *agentFacts) version() string {
+	if a == nil || a.AgentVersion == "" {
+		return ""
+	}
+	return "agent " + a.AgentVersion
+}
+
+// infoKeys are the info keys, the usual ones first.
+func (a *agentFacts) infoKeys() []string {
+	order := map[string]int{"os": 1, "arch": 2, "kernel": 3, "boot_time": 4, "ip": 5}
+	keys := make([]string, 0, len(a.Info))
+	for k := range a.Info {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		oi, oj := order[keys[i]], order[keys[j]]
+		if oi == 0 {
+			oi = 100
+		}
+		if oj == 0 {
+			oj = 100
+		}
+		if oi != oj {
+			return oi < oj
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
 }
 
 type delivery struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
+
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
@@ -76,15 +77,15 @@ type serverConfig struct {
 func defaultServerConfig(hostname string) serverConfig {
 	return serverConfig{
 		NodeID:                 hostname,
-		HTTPAddr:               ":8080",
-		RaftAddr:               ":8300",
-		GossipAddr:             ":8301",
-		OfflineThreshold:       2 * time.Minute,
-		CheckInterval:          time.Second,
-		HeartbeatFlushInterval: 250 * time.Millisecond,
-		ServerStabilization:    10 * time.Second,
-		DeadServerCleanup:      30 * time.Second,
-		MaxEvents:              10000,
+		HTTPAddr:               server.DefaultHTTPAddr,
+		RaftAddr:               server.DefaultRaftAddr,
+		GossipAddr:             server.DefaultGossipAddr,
+		OfflineThreshold:       server.DefaultThreshold,
+		CheckInterval:          server.DefaultCheckInterval,
+		HeartbeatFlushInterval: server.DefaultFlushInterval,
+		ServerStabilization:    server.DefaultServerStabilization,
+		DeadServerCleanup:      server.DefaultDeadServerCleanup,
+		MaxEvents:              server.DefaultMaxEvents,
 		LogLevel:               "info",
 	}
 }

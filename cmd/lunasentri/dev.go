@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -150,10 +151,15 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 
 	logs := &lockedWriter{w: c.stderr}
 	nodes := devNodes(dataDir)
-	var children []*devChild
+	children := make([]*devChild, len(nodes))
 	defer func() { c.stopDevChildren(children, cfg.StopTimeout) }()
-	exited := make(chan *devChild, len(nodes))
-	for i, n := range nodes {
+	stopped := make(chan struct{})
+	defer close(stopped)
+	exited := make(chan *devChild)
+	// start runs node i's process; a restarted node keeps its data and
+	// rejoins with its Raft state.
+	start := func(i int) error {
+		n := nodes[i]
 		cmd := exec.Command(cfg.Executable, devServerArgs(nodes, i, cfg)...)
 		cmd.Env = append(os.Environ(), "LUNASENTRI_ADMIN_TOKEN="+cfg.AdminToken)
 		lw := &lineWriter{prefix: n.Name + " | ", out: logs}
@@ -162,13 +168,23 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 			return fmt.Errorf("starting %s: %w", n.Name, err)
 		}
 		ch := &devChild{node: n, cmd: cmd, done: make(chan struct{})}
-		children = append(children, ch)
+		children[i] = ch
 		go func() {
 			ch.err = cmd.Wait()
 			lw.Flush()
 			close(ch.done)
-			exited <- ch
+			select {
+			case exited <- ch:
+			case <-stopped:
+			}
 		}()
+		return nil
+	}
+	for i := range nodes {
+		if err := start(i); err != nil {
+			children = children[:i]
+			return err
+		}
 	}
 	c.printDevBanner(dataDir, children, cfg)
 
@@ -178,6 +194,7 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 	if cfg.ReadyTimeout > 0 {
 		go func() { ready <- waitDevReady(readyCtx, nodes, cfg.ReadyTimeout) }()
 	}
+	restart := c.devRestartRequests(stopped)
 
 	for running := len(children); running > 0; {
 		select {
@@ -186,12 +203,52 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 			return nil
 		case ch := <-exited:
 			running--
-			fmt.Fprintf(c.stderr, "lunasentri: %s (pid %d) exited: %s\n", ch.node.Name, ch.cmd.Process.Pid, exitText(ch.err))
+			hint := ""
+			if restart != nil {
+				hint = "; press Enter here to restart it (its data is kept)"
+			}
+			fmt.Fprintf(c.stderr, "lunasentri: %s (pid %d) exited: %s%s\n", ch.node.Name, ch.cmd.Process.Pid, exitText(ch.err), hint)
+		case <-restart:
+			for i, ch := range children {
+				select {
+				case <-ch.done:
+				default:
+					continue // still running
+				}
+				if err := start(i); err != nil {
+					fmt.Fprintf(c.stderr, "lunasentri: %v\n", err)
+					continue
+				}
+				running++
+				fmt.Fprintf(c.stdout, "Restarted %s (pid %d) with its data; it rejoins the cluster.\n",
+					nodes[i].Name, children[i].cmd.Process.Pid)
+			}
 		case leader := <-ready:
 			c.printDevReady(leader, children)
 		}
 	}
 	return errors.New("every dev node exited")
+}
+
+// devRestartRequests turns each line typed on stdin into a restart request
+// for the dev nodes that exited; nil when there is no stdin.
+func (c *cli) devRestartRequests(stopped <-chan struct{}) <-chan struct{} {
+	if c.stdin == nil {
+		return nil
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		sc := bufio.NewScanner(c.stdin)
+		for sc.Scan() {
+			select {
+			case out <- struct{}{}:
+			case <-stopped:
+				return
+			default: // a request is pending already
+			}
+		}
+	}()
+	return out
 }
 
 // stopDevChildren sends SIGTERM to the children still running, waits up to
@@ -249,12 +306,12 @@ func (c *cli) printDevBanner(dataDir string, children []*devChild, cfg devConfig
 	fmt.Fprintf(w, "  dashboard          %s/ui/  (sign in with the token above)\n", urls[0])
 	fmt.Fprintf(w, "  status page        %s/status  (machines labelled %s)\n", urls[0], devStatusPageMatch)
 	fmt.Fprintf(w, "\nTry it from another terminal:\n\n")
-	fmt.Fprintf(w, "  export LUNASENTRI_ADDR=%s LUNASENTRI_ADMIN_TOKEN=%s\n", urls[0], cfg.AdminToken)
+	fmt.Fprintf(w, "  export LUNASENTRI_ADDR=%s LUNASENTRI_ADMIN_TOKEN=%s\n", strings.Join(urls, ","), cfg.AdminToken)
 	fmt.Fprintf(w, "  %s status\n", bin)
 	fmt.Fprintf(w, "  KEY=$(%s machines register web-1)    # prints the machine's API key, once\n", bin)
 	fmt.Fprintf(w, "  %s agent -server %s -key \"$KEY\" -interval 5s\n", bin, strings.Join(urls, ","))
 	fmt.Fprintf(w, "  %s machines list\n", bin)
-	fmt.Fprintf(w, "  kill %d    # stop a node: the other two carry on\n", children[0].cmd.Process.Pid)
+	fmt.Fprintf(w, "  kill %d    # stop a node: the other two carry on (Enter here restarts it)\n", children[0].cmd.Process.Pid)
 	fmt.Fprintf(w, "\nCtrl-C stops the cluster and deletes its data.\n\n")
 }
 

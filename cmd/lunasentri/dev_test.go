@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +50,9 @@ func devChildMain(mode string) int {
 	return c.run(ctx, os.Args[1:])
 }
 
+// devStdin maps a dev test's cli to the writer of its stdin.
+var devStdin sync.Map
+
 // startDev runs runDev with the test binary as the node executable.
 func startDev(t *testing.T, mode string, stopTimeout time.Duration) (c *cli, stdout, stderr *syncBuffer, tmp string, stop func() error) {
 	t.Helper()
@@ -60,6 +65,11 @@ func startDev(t *testing.T, mode string, stopTimeout time.Duration) (c *cli, std
 	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	c = testCLI(nil)
 	c.stdout, c.stderr = stdout, stderr
+	// Lines written to devStdin[c] reach runDev as if typed.
+	pr, pw := io.Pipe()
+	c.stdin = pr
+	devStdin.Store(c, pw)
+	t.Cleanup(func() { pw.Close() })
 	cfg := devConfig{AdminToken: "devtok", OfflineThreshold: 30 * time.Second, LogLevel: "info",
 		Executable: exe, TempDir: tmp, StopTimeout: stopTimeout}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -79,7 +89,7 @@ func startDev(t *testing.T, mode string, stopTimeout time.Duration) (c *cli, std
 }
 
 func TestDev_StartsThreeNodesAndCleansUp(t *testing.T) {
-	_, stdout, stderr, tmp, stop := startDev(t, "ok", 10*time.Second)
+	c, stdout, stderr, tmp, stop := startDev(t, "ok", 10*time.Second)
 	waitFor(t, "three nodes serving", 20*time.Second, func() bool { return strings.Count(stderr.String(), "| serving ") == 3 })
 
 	logs := stderr.String()
@@ -94,7 +104,7 @@ func TestDev_StartsThreeNodesAndCleansUp(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{
-		"export LUNASENTRI_ADDR=http://127.0.0.1:8081 LUNASENTRI_ADMIN_TOKEN=devtok\n",
+		"export LUNASENTRI_ADDR=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 LUNASENTRI_ADMIN_TOKEN=devtok\n",
 		"machines register web-1",
 		"agent -server http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 -key \"$KEY\" -interval 5s\n",
 	} {
@@ -118,7 +128,14 @@ func TestDev_StartsThreeNodesAndCleansUp(t *testing.T) {
 	}
 	p.Kill()
 	waitFor(t, "node2's exit to be reported", 10*time.Second, func() bool {
-		return strings.Contains(stderr.String(), fmt.Sprintf("lunasentri: node2 (pid %d) exited: signal: killed\n", pid))
+		return strings.Contains(stderr.String(), fmt.Sprintf("lunasentri: node2 (pid %d) exited: signal: killed; press Enter here to restart it (its data is kept)\n", pid))
+	})
+
+	// Enter restarts it, with the same data directory.
+	w, _ := devStdin.Load(c)
+	io.WriteString(w.(*io.PipeWriter), "\n")
+	waitFor(t, "node2 restarted", 10*time.Second, func() bool {
+		return strings.Contains(stdout.String(), "Restarted node2 (pid ") && strings.Count(stderr.String(), "node2 | serving node2 ") == 2
 	})
 
 	if err := stop(); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,282 +13,95 @@ import (
 	"time"
 )
 
-const machinesUsage = `Usage: lunasentri machines <subcommand> [flags]
-
-Subcommands:
-  list [-status online|offline|unknown]   list machines
-  show NAME                               show one machine
-  register NAME [-hostname H] [-description D] [-label k=v]... [-offline-threshold D]
-                                          register a machine and print its API key (shown once)
-  delete NAME                             delete a machine and its pending notifications
-  rotate-key NAME                         issue a new API key; the old one stops working
-  pause NAME                              stop detection (maintenance): no deadline, events or reminders
-  resume NAME                             resume detection; unknown until the next heartbeat
-
-Every subcommand takes -address, -token and -json (lunasentri machines list -h).
-`
-
-func (c *cli) cmdMachines(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, machinesUsage)
-		return usageErrorf("machines: missing subcommand")
-	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "list", "ls":
-		return c.machinesList(ctx, rest)
-	case "show", "get":
-		return c.machinesShow(ctx, rest)
-	case "register", "add":
-		return c.machinesRegister(ctx, rest)
-	case "delete", "rm":
-		return c.machinesDelete(ctx, rest)
-	case "rotate-key":
-		return c.machinesRotateKey(ctx, rest)
-	case "pause":
-		return c.machinesSetPaused(ctx, rest, true)
-	case "resume":
-		return c.machinesSetPaused(ctx, rest, false)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(c.stdout, machinesUsage)
-		return errHelpShown{}
-	default:
-		return usageErrorf("machines: unknown subcommand %q (list, show, register, delete, rotate-key, pause, resume)", sub)
+func machineCommands() []command {
+	return []command{
+		{path: "machines list", aliases: []string{"ls"}, args: "[-status online|offline|unknown|paused]", api: adminAPI,
+			summary: "list machines", help: "Lists machines, sorted by name.", setup: setupMachinesList},
+		{path: "machines show", aliases: []string{"get"}, args: "NAME", argv: []string{"NAME"}, api: adminAPI,
+			summary: "show one machine, with what its agent reports", setup: setupMachinesShow},
+		{path: "machines register", aliases: []string{"add"}, argv: []string{"NAME"}, api: adminAPI,
+			args:    "NAME [-hostname H] [-description D] [-label k=v]... [-offline-threshold D]",
+			summary: "register a machine and print its API key (shown once)",
+			help: "Registers a machine. The API key goes to stdout on its own line (so KEY=$(lunasentri\n" +
+				"machines register web-1) works); it is shown only this once.",
+			setup: setupMachinesRegister},
+		{path: "machines delete", aliases: []string{"rm"}, args: "NAME", argv: []string{"NAME"}, api: adminAPI,
+			summary: "delete a machine and its pending notifications",
+			help:    "Deletes a machine; its pending notifications go with it.",
+			setup:   simpleWrite(http.MethodDelete, "/v1/machines/%s", "Deleted machine %s.\n")},
+		{path: "machines rotate-key", args: "NAME", argv: []string{"NAME"}, api: adminAPI,
+			summary: "issue a new API key; the old one stops working",
+			help:    "Issues a new API key for a machine and prints it to stdout; the old key stops working.",
+			setup:   setupMachinesRotateKey},
+		{path: "machines pause", args: "NAME", argv: []string{"NAME"}, api: adminAPI,
+			summary: "stop detection (maintenance): no deadline, events or reminders",
+			help:    "Pauses detection for a machine: no deadline, no events, no reminders. Heartbeats are still accepted.",
+			setup:   setupMachinesPause("pause")},
+		{path: "machines resume", args: "NAME", argv: []string{"NAME"}, api: adminAPI,
+			summary: "resume detection; unknown until the next heartbeat",
+			help:    "Resumes detection for a paused machine: it is unknown until its next heartbeat.",
+			setup:   setupMachinesPause("resume")},
 	}
 }
 
-func (c *cli) machinesList(ctx context.Context, args []string) error {
-	fs := newFlagSet("machines list", "lunasentri machines list [-status online|offline|unknown] [flags]", "Lists machines, sorted by name.")
-	af := addAPIFlags(fs)
-	status := fs.String("status", "", "only machines with this status: online, offline or unknown")
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("machines list", pos); err != nil {
-		return err
-	}
-	q := url.Values{}
-	switch *status {
-	case "":
-	case "online", "offline", "unknown":
-		q.Set("status", *status)
-	default:
-		return usageErrorf("machines list: invalid -status %q (want online, offline or unknown)", *status)
-	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Machines []machine `json:"machines"`
-	}
-	raw, err := api.getJSON(ctx, "/v1/machines", q, &out)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		printJSON(c.stdout, raw)
-		return nil
-	}
-	if len(out.Machines) == 0 {
-		fmt.Fprintln(c.stderr, joinNonEmpty(" ", "no", *status, "machines"))
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tLAST SEEN\tHOSTNAME\tLABELS")
-	for _, m := range out.Machines {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Status, c.ago(m.LastSeen), dash(m.Hostname), dash(kvFlag(m.Labels).String()))
-	}
-	return tw.Flush()
-}
-
-func (c *cli) machinesShow(ctx context.Context, args []string) error {
-	fs := newFlagSet("machines show", "lunasentri machines show NAME [flags]", "Shows one machine.")
-	af := addAPIFlags(fs)
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("machines show", pos, "NAME"); err != nil {
-		return err
-	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Machine machine `json:"machine"`
-	}
-	raw, err := api.getJSON(ctx, "/v1/machines/"+pathName(pos[0]), nil, &out)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		printJSON(c.stdout, raw)
-		return nil
-	}
-	c.printMachine(c.stdout, out.Machine)
-	return nil
-}
-
-func (c *cli) printMachine(w io.Writer, m machine) {
-	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
-	threshold := "server default"
-	if m.OfflineThreshold > 0 {
-		threshold = time.Duration(m.OfflineThreshold).String()
-	}
-	status := m.Status
-	if m.StatusChangedAt != "" {
-		status += " since " + m.StatusChangedAt
-	}
-	lastSeen := "never"
-	if m.LastSeen != "" {
-		lastSeen = m.LastSeen + " (" + c.ago(m.LastSeen) + ")"
-	}
-	fmt.Fprintf(tw, "Name:\t%s\n", m.Name)
-	fmt.Fprintf(tw, "ID:\t%s\n", dash(m.ID))
-	fmt.Fprintf(tw, "Status:\t%s\n", status)
-	if m.Reason == "reported" {
-		fmt.Fprintf(tw, "Reported:\t%s\n", dash(m.Message))
-	}
-	if m.Flapping {
-		fmt.Fprintf(tw, "Flapping:\t%s\n", "yes (transitions recorded, not sent, until stable)")
-	}
-	fmt.Fprintf(tw, "Last seen:\t%s\n", lastSeen)
-	fmt.Fprintf(tw, "Hostname:\t%s\n", dash(m.Hostname))
-	fmt.Fprintf(tw, "Description:\t%s\n", dash(m.Description))
-	fmt.Fprintf(tw, "Labels:\t%s\n", dash(kvFlag(m.Labels).String()))
-	fmt.Fprintf(tw, "Offline threshold:\t%s\n", threshold)
-	tw.Flush()
-}
-
-func (c *cli) machinesRegister(ctx context.Context, args []string) error {
-	fs := newFlagSet("machines register",
-		"lunasentri machines register NAME [-hostname H] [-description D] [-label k=v]... [-offline-threshold D] [flags]",
-		"Registers a machine. The API key goes to stdout on its own line (so KEY=$(lunasentri\n"+
-			"machines register web-1) works); it is shown only this once.")
-	af := addAPIFlags(fs)
-	hostname := fs.String("hostname", "", "expected hostname of the machine")
-	description := fs.String("description", "", "free text")
-	labels := kvFlag{}
-	fs.Var(labels, "label", "label `key=value` (repeatable)")
-	threshold := fs.String("offline-threshold", "", "this machine's offline threshold, e.g. 30s (default: the server's)")
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("machines register", pos, "NAME"); err != nil {
-		return err
-	}
-	body := map[string]any{"name": pos[0]}
-	if *hostname != "" {
-		body["hostname"] = *hostname
-	}
-	if *description != "" {
-		body["description"] = *description
-	}
-	if len(labels) > 0 {
-		body["labels"] = map[string]string(labels)
-	}
-	if *threshold != "" {
-		d, err := time.ParseDuration(*threshold)
-		if err != nil {
-			return usageErrorf("invalid duration %q for -offline-threshold", *threshold)
+// simpleWrite is a NAME-only command that sends one request and prints done.
+func simpleWrite(method, pathFormat, done string) func(*cli, *flag.FlagSet) runner {
+	return func(*cli, *flag.FlagSet) runner {
+		return func(ctx context.Context, x *call) error {
+			raw, err := x.api.do(ctx, method, fmt.Sprintf(pathFormat, pathName(x.pos[0])), nil, nil)
+			if err != nil || x.raw(raw) {
+				return err
+			}
+			fmt.Fprintf(x.stdout, done, x.pos[0])
+			return nil
 		}
-		if d <= 0 {
-			return usageErrorf("invalid duration %q for -offline-threshold: must be positive", *threshold)
+	}
+}
+
+func setupMachinesList(_ *cli, fs *flag.FlagSet) runner {
+	status := fs.String("status", "", "only machines with this status: online, offline, unknown or paused")
+	return func(ctx context.Context, x *call) error {
+		q := url.Values{}
+		switch *status {
+		case "":
+		case "online", "offline", "unknown", "paused":
+			q.Set("status", *status)
+		default:
+			return usageErrorf("machines list: invalid -status %q (want online, offline, unknown or paused)", *status)
 		}
-		body["offline_threshold"] = d.String()
+		var out struct {
+			Machines []machine `json:"machines"`
+		}
+		raw, err := x.api.getJSON(ctx, "/v1/machines", q, &out)
+		if err != nil || x.raw(raw) {
+			return err
+		}
+		if len(out.Machines) == 0 {
+			fmt.Fprintln(x.stderr, joinNonEmpty(" ", "no", *status, "machines"))
+			return nil
+		}
+		tw := tabwriter.NewWriter(x.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSTATUS\tLAST SEEN\tHOSTNAME\tAGENT\tLABELS")
+		for _, m := range out.Machines {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Status, x.ago(m.LastSeen), dash(m.Hostname),
+				dash(m.Agent.version()), dash(kvFlag(m.Labels).String()))
+		}
+		return tw.Flush()
 	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	raw, err := api.do(ctx, http.MethodPost, "/v1/machines", nil, body)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		printJSON(c.stdout, raw)
-		return nil
-	}
-	var out struct {
-		Machine machine `json:"machine"`
-		APIKey  string  `json:"api_key"`
-	}
-	if err := decode(raw, &out); err != nil {
-		return err
-	}
-	if out.APIKey == "" {
-		return fmt.Errorf("registered machine %s, but the answer had no api_key", pos[0])
-	}
-	fmt.Fprintf(c.stderr, "Registered machine %s. Its API key is shown only this once; store it now:\n", pos[0])
-	fmt.Fprintln(c.stdout, out.APIKey)
-	return nil
 }
 
-func (c *cli) machinesDelete(ctx context.Context, args []string) error {
-	fs := newFlagSet("machines delete", "lunasentri machines delete NAME [flags]", "Deletes a machine; its pending notifications go with it.")
-	af := addAPIFlags(fs)
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("machines delete", pos, "NAME"); err != nil {
-		return err
-	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	raw, err := api.do(ctx, http.MethodDelete, "/v1/machines/"+pathName(pos[0]), nil, nil)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		printJSON(c.stdout, raw)
+func setupMachinesShow(_ *cli, _ *flag.FlagSet) runner {
+	return func(ctx context.Context, x *call) error {
+		var out struct {
+			Machine machine `json:"machine"`
+		}
+		raw, err := x.api.getJSON(ctx, "/v1/machines/"+pathName(x.pos[0]), nil, &out)
+		if err != nil || x.raw(raw) {
+			return err
+		}
+		x.printMachine(x.stdout, out.Machine)
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "Deleted machine %s.\n", pos[0])
-	return nil
-}
-
-func (c *cli) machinesRotateKey(ctx context.Context, args []string) error {
-	fs := newFlagSet("machines rotate-key", "lunasentri machines rotate-key NAME [flags]",
-		"Issues a new API key for a machine and prints it to stdout; the old key stops working.")
-	af := addAPIFlags(fs)
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("machines rotate-key", pos, "NAME"); err != nil {
-		return err
-	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	raw, err := api.do(ctx, http.MethodPost, "/v1/machines/"+pathName(pos[0])+"/rotate-key", nil, nil)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		printJSON(c.stdout, raw)
-		return nil
-	}
-	var out struct {
-		APIKey string `json:"api_key"`
-	}
-	if err := decode(raw, &out); err != nil {
-		return err
-	}
-	if out.APIKey == "" {
-		return fmt.Errorf("rotated the key of %s, but the answer had no api_key", pos[0])
-	}
-	fmt.Fprintf(c.stderr, "New API key for %s (the old key no longer works). It is shown only this once:\n", pos[0])
-	fmt.Fprintln(c.stdout, out.APIKey)
-	return nil
 }
 
 // ago renders an RFC 3339 time as "12s ago"; "never" when empty.
@@ -326,4 +140,125 @@ func dash(s string) string {
 func joinSorted(parts []string) string {
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
+}
+
+func (c *cli) printMachine(w io.Writer, m machine) {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	threshold := "server default"
+	if m.OfflineThreshold > 0 {
+		threshold = time.Duration(m.OfflineThreshold).String()
+	}
+	status := m.Status
+	if m.StatusChangedAt != "" {
+		status += " since " + m.StatusChangedAt
+	}
+	lastSeen := "never"
+	if m.LastSeen != "" {
+		lastSeen = m.LastSeen + " (" + c.ago(m.LastSeen) + ")"
+	}
+	fmt.Fprintf(tw, "Name:\t%s\n", m.Name)
+	fmt.Fprintf(tw, "ID:\t%s\n", dash(m.ID))
+	fmt.Fprintf(tw, "Status:\t%s\n", status)
+	if m.Reason == "reported" {
+		fmt.Fprintf(tw, "Reported:\t%s\n", dash(m.Message))
+	}
+	if m.Flapping {
+		fmt.Fprintf(tw, "Flapping:\t%s\n", "yes (transitions recorded, not sent, until stable)")
+	}
+	fmt.Fprintf(tw, "Last seen:\t%s\n", lastSeen)
+	fmt.Fprintf(tw, "Hostname:\t%s\n", dash(m.Hostname))
+	fmt.Fprintf(tw, "Description:\t%s\n", dash(m.Description))
+	fmt.Fprintf(tw, "Labels:\t%s\n", dash(kvFlag(m.Labels).String()))
+	fmt.Fprintf(tw, "Offline threshold:\t%s\n", threshold)
+	if a := m.Agent; a != nil {
+		fmt.Fprintf(tw, "Agent:\t%s\n", joinNonEmpty(" ", a.version(), "on "+dash(a.Hostname)))
+		for _, k := range a.infoKeys() {
+			v := a.Info[k]
+			if k == "boot_time" {
+				// Uptime is derived from the stable boot time the agent reports.
+				if t, err := time.Parse(time.RFC3339, v); err == nil {
+					v += " (up " + c.since(t) + ")"
+				}
+			}
+			fmt.Fprintf(tw, "  %s:\t%s\n", k, v)
+		}
+		fmt.Fprintf(tw, "Agent reported:\t%s\n", dash(a.ReportedAt))
+	}
+	tw.Flush()
+}
+
+// since renders the time from t until now, coarsely: "3d4h", "5h12m", "40m".
+func (c *cli) since(t time.Time) string {
+	d := c.now().Sub(t)
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	default:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	}
+}
+
+func setupMachinesRegister(_ *cli, fs *flag.FlagSet) runner {
+	hostname := fs.String("hostname", "", "expected hostname of the machine (default: what its agent reports)")
+	description := fs.String("description", "", "free text")
+	labels := kvFlag{}
+	fs.Var(labels, "label", "label `key=value` (repeatable)")
+	threshold := fs.String("offline-threshold", "", "this machine's offline threshold, e.g. 30s (default: the server's)")
+	return func(ctx context.Context, x *call) error {
+		name := x.pos[0]
+		body := map[string]any{"name": name}
+		if *hostname != "" {
+			body["hostname"] = *hostname
+		}
+		if *description != "" {
+			body["description"] = *description
+		}
+		if len(labels) > 0 {
+			body["labels"] = map[string]string(labels)
+		}
+		if *threshold != "" {
+			d, err := time.ParseDuration(*threshold)
+			if err != nil {
+				return usageErrorf("invalid duration %q for -offline-threshold", *threshold)
+			}
+			if d <= 0 {
+				return usageErrorf("invalid duration %q for -offline-threshold: must be positive", *threshold)
+			}
+			body["offline_threshold"] = d.String()
+		}
+		raw, err := x.api.do(ctx, http.MethodPost, "/v1/machines", nil, body)
+		return x.printKey(raw, err, "registered machine "+name,
+			"Registered machine "+name+". Its API key is shown only this once; store it now:")
+	}
+}
+
+// printKey prints the api_key of an answer to stdout on its own line (so
+// KEY=$(…) works), with a note on stderr; -json prints the whole answer.
+func (x *call) printKey(raw []byte, err error, what, note string) error {
+	if err != nil || x.raw(raw) {
+		return err
+	}
+	var out struct {
+		APIKey string `json:"api_key"`
+	}
+	if err := decode(raw, &out); err != nil {
+		return err
+	}
+	if out.APIKey == "" {
+		return fmt.Errorf("%s, but the answer had no api_key", what)
+	}
+	fmt.Fprintln(x.stderr, note)
+	fmt.Fprintln(x.stdout, out.APIKey)
+	return nil
+}
+
+func setupMachinesRotateKey(_ *cli, _ *flag.FlagSet) runner {
+	return func(ctx context.Context, x *call) error {
+		name := x.pos[0]
+		raw, err := x.api.do(ctx, http.MethodPost, "/v1/machines/"+pathName(name)+"/rotate-key", nil, nil)
+		return x.printKey(raw, err, "rotated the key of "+name,
+			"New API key for "+name+" (the old key no longer works). It is shown only this once:")
+	}
 }

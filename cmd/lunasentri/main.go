@@ -1,10 +1,3 @@
-// Command lunasentri is the single LunaSentri binary: a cluster node
-// (server), a loopback three-node cluster for trying it out (dev), the
-// heartbeat agent (agent) and the operator commands that talk to any node's
-// HTTP API (machines, events, channels, status, members).
-//
-// This package is flag parsing and signals only: it builds a server.Options
-// and calls server.Run, or runs the agent loop, or makes one API call.
 package main
 
 import (
@@ -36,37 +29,6 @@ const (
 	exitUsage   = 2 // bad flag, bad value, missing required setting
 )
 
-const usageText = `LunaSentri — a highly available heartbeat monitor.
-
-Usage:
-  lunasentri <command> [flags]
-
-Cluster:
-  server      run one cluster node (lunasentri server -h for its flags)
-  dev         run a three-node cluster on loopback with a throwaway data dir
-  agent       send heartbeats for this machine
-
-Operate (talk to any node; -address / LUNASENTRI_ADDR, -token / LUNASENTRI_ADMIN_TOKEN, -json):
-  machines    list | show NAME | register NAME | delete NAME | rotate-key NAME | pause NAME | resume NAME
-  silence     add | list | expire ID: mute notifications, once or as a maintenance window
-  channels    list | add webhook NAME | add telegram NAME | delete NAME | test NAME
-  events      recent transitions, newest first
-  status      this node's Raft status
-  members     cluster members
-
-Cluster operations (same flags):
-  raft        list-peers | remove-peer ID
-  leave       take the node at -address out of the cluster; it shuts down
-  snapshot    save FILE | restore FILE (backup and restore of the whole state)
-
-Other:
-  keygen      print a new gossip encryption key for -gossip-key
-  version     print the version
-  help        print this help (help COMMAND for a command's flags)
-
-Exit status: 0 success, 1 the command failed, 2 bad usage or configuration.
-`
-
 // usageError marks errors caused by how the command was called (exit 2).
 type usageError struct{ err error }
 
@@ -87,6 +49,7 @@ func (errHelpShown) Error() string { return "help shown" }
 // replace any of it.
 type cli struct {
 	env    func(string) string
+	stdin  io.Reader // nil: no input (dev cannot restart nodes on Enter)
 	stdout io.Writer
 	stderr io.Writer
 
@@ -95,6 +58,9 @@ type cli struct {
 	executable func() (string, error)
 	httpClient *http.Client
 	now        func() time.Time
+
+	// global holds -address, -token and -json given before the command.
+	global apiFlags
 }
 
 func newCLI(env func(string) string, stdout, stderr io.Writer) *cli {
@@ -118,7 +84,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	c := newCLI(os.Getenv, os.Stdout, os.Stderr)
+	c.stdin = os.Stdin
+	code := c.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
@@ -139,54 +107,6 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	default:
 		fmt.Fprintf(c.stderr, "lunasentri: %s\n", err)
 		return exitFailure
-	}
-}
-
-func (c *cli) dispatch(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, usageText)
-		return usageError{errors.New("no command given")}
-	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "server":
-		return c.cmdServer(ctx, rest)
-	case "dev":
-		return c.cmdDev(ctx, rest)
-	case "agent":
-		return c.cmdAgent(ctx, rest)
-	case "machines", "machine":
-		return c.cmdMachines(ctx, rest)
-	case "channels", "channel":
-		return c.cmdChannels(ctx, rest)
-	case "silence", "silences":
-		return c.cmdSilence(ctx, args[1:])
-	case "events":
-		return c.cmdEvents(ctx, rest)
-	case "status":
-		return c.cmdStatus(ctx, rest)
-	case "members":
-		return c.cmdMembers(ctx, rest)
-	case "raft":
-		return c.cmdRaft(ctx, rest)
-	case "leave":
-		return c.cmdLeave(ctx, rest)
-	case "snapshot":
-		return c.cmdSnapshot(ctx, rest)
-	case "keygen":
-		return c.cmdKeygen(ctx, rest)
-	case "version", "-version", "--version":
-		fmt.Fprintln(c.stdout, versionString())
-		return nil
-	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 && rest[0] != "help" {
-			// "help machines" is "machines -h".
-			return c.dispatch(ctx, append(rest, "-h"))
-		}
-		fmt.Fprint(c.stdout, usageText)
-		return nil
-	default:
-		return usageErrorf("unknown command %q (run \"lunasentri help\")", name)
 	}
 }
 

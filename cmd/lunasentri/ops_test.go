@@ -146,9 +146,9 @@ func TestMachinesList(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	f.check(t, "GET", "/v1/machines?status=online", "admintok", nil)
-	want := "NAME   STATUS   LAST SEEN  HOSTNAME   LABELS\n" +
-		"db-1   unknown  never      -          -\n" +
-		"web-1  online   12s ago    web-1.lan  env=prod,role=web\n"
+	want := "NAME   STATUS   LAST SEEN  HOSTNAME   AGENT  LABELS\n" +
+		"db-1   unknown  never      -          -      -\n" +
+		"web-1  online   12s ago    web-1.lan  -      env=prod,role=web\n"
 	if r.stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
 	}
@@ -163,7 +163,7 @@ func TestMachinesList(t *testing.T) {
 	if r.code != exitUsage {
 		t.Errorf("bad status: exit %d", r.code)
 	}
-	oneErrorLine(t, r, `machines list: invalid -status "sleeping" (want online, offline or unknown)`)
+	oneErrorLine(t, r, `machines list: invalid -status "sleeping" (want online, offline, unknown or paused)`)
 }
 
 func TestMachinesShow(t *testing.T) {

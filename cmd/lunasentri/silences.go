@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,20 +11,7 @@ import (
 	"time"
 )
 
-const silenceUsage = `Usage: lunasentri silence <subcommand> [flags]
-
-Subcommands:
-  add [-machine NAME]... [-match k=v]... (-duration D | -ends-at TIME) -comment TEXT
-      [-starts-at TIME] [-schedule CRON -duration D [-timezone ZONE]] [-created-by WHO]
-                   mute notifications for machines (recorded as usual); with
-                   -schedule, a recurring maintenance window active for -duration
-                   from each start ("0 3 * * 6" = Saturdays 03:00)
-  list [-state pending|active|expired]
-                   list silences and maintenance windows
-  expire ID        end a silence now; outages it held back are sent once
-
-Every subcommand takes -address, -token and -json.
-`
+// Silences and maintenance windows (issue 10), and pause/resume.
 
 type silence struct {
 	ID        string            `json:"id"`
@@ -39,24 +27,22 @@ type silence struct {
 	State     string            `json:"state"`
 }
 
-func (c *cli) cmdSilence(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, silenceUsage)
-		return usageErrorf("silence: missing subcommand")
-	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "add", "create":
-		return c.silenceAdd(ctx, rest)
-	case "list", "ls":
-		return c.silenceList(ctx, rest)
-	case "expire", "rm", "delete":
-		return c.silenceExpire(ctx, rest)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(c.stdout, silenceUsage)
-		return errHelpShown{}
-	default:
-		return usageErrorf("silence: unknown subcommand %q (add, list, expire)", sub)
+func silenceCommands() []command {
+	return []command{
+		{path: "silence add", aliases: []string{"create"}, api: adminAPI, setup: setupSilenceAdd,
+			args:    "[-machine NAME]... [-match k=v]... (-duration D | -ends-at TIME) -comment TEXT [-schedule CRON -timezone ZONE]",
+			summary: "mute notifications, once or as a recurring maintenance window",
+			help: "Mutes notifications for the selected machines. Transitions are still recorded; when the\n" +
+				"silence ends, each channel is told once what it missed, if it still matters. With -schedule\n" +
+				"(five-field cron, e.g. \"0 3 * * 6\" = Saturdays 03:00) it is a maintenance window active for\n" +
+				"-duration from each start, in -timezone (IANA, default UTC). The id goes to stdout."},
+		{path: "silence list", aliases: []string{"ls"}, args: "[-state pending|active|expired]", api: adminAPI,
+			setup: setupSilenceList, summary: "list silences and maintenance windows",
+			help: "Lists silences and maintenance windows, oldest first."},
+		{path: "silence expire", aliases: []string{"rm", "delete"}, args: "ID", argv: []string{"ID"}, api: adminAPI,
+			summary: "end a silence now; outages it held back are sent once",
+			help:    "Ends a silence now. Outages it held back that are still going are sent, once.",
+			setup:   simpleWrite(http.MethodDelete, "/v1/silences/%s", "Silence %s expired.\n")},
 	}
 }
 
@@ -66,12 +52,7 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-func (c *cli) silenceAdd(ctx context.Context, args []string) error {
-	fs := newFlagSet("silence add",
-		"lunasentri silence add [-machine NAME]... [-match k=v]... (-duration D | -ends-at TIME) -comment TEXT [flags]",
-		"Mutes notifications for the selected machines. Transitions are still recorded;\n"+
-			"when the silence ends, each channel is told once what it missed, if it still matters.")
-	af := addAPIFlags(fs)
+func setupSilenceAdd(c *cli, fs *flag.FlagSet) runner {
 	var machines listFlag
 	fs.Var(&machines, "machine", "machine `NAME` to silence (repeatable)")
 	matchers := kvFlag{}
@@ -83,69 +64,56 @@ func (c *cli) silenceAdd(ctx context.Context, args []string) error {
 	timezone := fs.String("timezone", "", "IANA `ZONE` of -schedule (default UTC)")
 	comment := fs.String("comment", "", "why (required)")
 	createdBy := fs.String("created-by", "", "who (default $USER)")
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("silence add", pos); err != nil {
-		return err
-	}
-	body := map[string]any{"comment": *comment}
-	if len(machines) > 0 {
-		body["machines"] = []string(machines)
-	}
-	if len(matchers) > 0 {
-		body["matchers"] = map[string]string(matchers)
-	}
-	for flagName, v := range map[string]string{"starts_at": *startsAt, "ends_at": *endsAt} {
-		if v == "" {
-			continue
+	return func(ctx context.Context, x *call) error {
+		body := map[string]any{"comment": *comment}
+		if len(machines) > 0 {
+			body["machines"] = []string(machines)
 		}
-		if _, err := time.Parse(time.RFC3339, v); err != nil {
-			return usageErrorf("silence add: -%s %q is not an RFC 3339 time", strings.ReplaceAll(flagName, "_", "-"), v)
+		if len(matchers) > 0 {
+			body["matchers"] = map[string]string(matchers)
 		}
-		body[flagName] = v
-	}
-	if *duration != "" {
-		if _, err := time.ParseDuration(*duration); err != nil {
-			return usageErrorf("silence add: invalid duration %q for -duration", *duration)
+		for field, v := range map[string]string{"starts_at": *startsAt, "ends_at": *endsAt} {
+			if v == "" {
+				continue
+			}
+			if _, err := time.Parse(time.RFC3339, v); err != nil {
+				return usageErrorf("silence add: -%s %q is not an RFC 3339 time", strings.ReplaceAll(field, "_", "-"), v)
+			}
+			body[field] = v
 		}
-		body["duration"] = *duration
-	}
-	if *schedule != "" {
-		body["schedule"] = *schedule
-	}
-	if *timezone != "" {
-		body["timezone"] = *timezone
-	}
-	who := *createdBy
-	if who == "" {
-		who = c.env("USER")
-	}
-	if who != "" {
-		body["created_by"] = who
-	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	raw, err := api.do(ctx, http.MethodPost, "/v1/silences", nil, body)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		printJSON(c.stdout, raw)
+		if *duration != "" {
+			if _, err := time.ParseDuration(*duration); err != nil {
+				return usageErrorf("silence add: invalid duration %q for -duration", *duration)
+			}
+			body["duration"] = *duration
+		}
+		if *schedule != "" {
+			body["schedule"] = *schedule
+		}
+		if *timezone != "" {
+			body["timezone"] = *timezone
+		}
+		who := *createdBy
+		if who == "" {
+			who = c.env("USER")
+		}
+		if who != "" {
+			body["created_by"] = who
+		}
+		raw, err := x.api.do(ctx, http.MethodPost, "/v1/silences", nil, body)
+		if err != nil || x.raw(raw) {
+			return err
+		}
+		var out struct {
+			Silence silence `json:"silence"`
+		}
+		if err := decode(raw, &out); err != nil {
+			return err
+		}
+		fmt.Fprintln(x.stdout, out.Silence.ID)
+		fmt.Fprintf(x.stderr, "silence %s is %s: %s\n", out.Silence.ID, out.Silence.State, silenceWhen(out.Silence))
 		return nil
 	}
-	var out struct {
-		Silence silence `json:"silence"`
-	}
-	if err := decode(raw, &out); err != nil {
-		return err
-	}
-	fmt.Fprintln(c.stdout, out.Silence.ID)
-	fmt.Fprintf(c.stderr, "silence %s is %s: %s\n", out.Silence.ID, out.Silence.State, silenceWhen(out.Silence))
-	return nil
 }
 
 func silenceWhen(s silence) string {
@@ -179,106 +147,53 @@ func silenceTarget(s silence) string {
 	return strings.Join(parts, " ")
 }
 
-func (c *cli) silenceList(ctx context.Context, args []string) error {
-	fs := newFlagSet("silence list", "lunasentri silence list [-state pending|active|expired] [flags]", "Lists silences and maintenance windows, oldest first.")
-	af := addAPIFlags(fs)
+func setupSilenceList(_ *cli, fs *flag.FlagSet) runner {
 	state := fs.String("state", "", "only silences in this state: pending, active or expired")
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
+	return func(ctx context.Context, x *call) error {
+		q := url.Values{}
+		switch *state {
+		case "":
+		case "pending", "active", "expired":
+			q.Set("state", *state)
+		default:
+			return usageErrorf("silence list: invalid -state %q (want pending, active or expired)", *state)
+		}
+		var out struct {
+			Silences []silence `json:"silences"`
+		}
+		raw, err := x.api.getJSON(ctx, "/v1/silences", q, &out)
+		if err != nil || x.raw(raw) {
+			return err
+		}
+		if len(out.Silences) == 0 {
+			fmt.Fprintln(x.stderr, joinNonEmpty(" ", "no", *state, "silences"))
+			return nil
+		}
+		tw := tabwriter.NewWriter(x.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATE\tMACHINES\tWHEN\tCOMMENT")
+		for _, s := range out.Silences {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, dash(silenceTarget(s)), silenceWhen(s), dash(cell(s.Comment, 60)))
+		}
+		return tw.Flush()
 	}
-	if err := wantArgs("silence list", pos); err != nil {
-		return err
-	}
-	q := url.Values{}
-	switch *state {
-	case "":
-	case "pending", "active", "expired":
-		q.Set("state", *state)
-	default:
-		return usageErrorf("silence list: invalid -state %q (want pending, active or expired)", *state)
-	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Silences []silence `json:"silences"`
-	}
-	raw, err := api.getJSON(ctx, "/v1/silences", q, &out)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		printJSON(c.stdout, raw)
-		return nil
-	}
-	if len(out.Silences) == 0 {
-		fmt.Fprintln(c.stderr, joinNonEmpty(" ", "no", *state, "silences"))
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tMACHINES\tWHEN\tCOMMENT")
-	for _, s := range out.Silences {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, dash(silenceTarget(s)), silenceWhen(s), dash(s.Comment))
-	}
-	return tw.Flush()
 }
 
-func (c *cli) silenceExpire(ctx context.Context, args []string) error {
-	fs := newFlagSet("silence expire", "lunasentri silence expire ID [flags]", "Ends a silence now. Outages it held back that are still going are sent, once.")
-	af := addAPIFlags(fs)
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
+// setupMachinesPause is "machines pause" or "machines resume".
+func setupMachinesPause(verb string) func(*cli, *flag.FlagSet) runner {
+	return func(*cli, *flag.FlagSet) runner {
+		return func(ctx context.Context, x *call) error {
+			raw, err := x.api.do(ctx, http.MethodPost, "/v1/machines/"+pathName(x.pos[0])+"/"+verb, nil, nil)
+			if err != nil || x.raw(raw) {
+				return err
+			}
+			var out struct {
+				Machine machine `json:"machine"`
+			}
+			if err := decode(raw, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(x.stdout, "Machine %s is %s.\n", out.Machine.Name, out.Machine.Status)
+			return nil
+		}
 	}
-	if err := wantArgs("silence expire", pos, "ID"); err != nil {
-		return err
-	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	if _, err := api.do(ctx, http.MethodDelete, "/v1/silences/"+pathName(pos[0]), nil, nil); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stderr, "silence %s expired\n", pos[0])
-	return nil
-}
-
-// machinesSetPaused pauses or resumes a machine.
-func (c *cli) machinesSetPaused(ctx context.Context, args []string, pause bool) error {
-	verb, what := "resume", "Resumes detection for a paused machine: it is unknown until its next heartbeat."
-	if pause {
-		verb, what = "pause", "Pauses detection for a machine: no deadline, no events, no reminders. Heartbeats are still accepted."
-	}
-	fs := newFlagSet("machines "+verb, "lunasentri machines "+verb+" NAME [flags]", what)
-	af := addAPIFlags(fs)
-	pos, err := c.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("machines "+verb, pos, "NAME"); err != nil {
-		return err
-	}
-	api, err := c.client(af, true)
-	if err != nil {
-		return err
-	}
-	raw, err := api.do(ctx, http.MethodPost, "/v1/machines/"+pathName(pos[0])+"/"+verb, nil, nil)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		printJSON(c.stdout, raw)
-		return nil
-	}
-	var out struct {
-		Machine machine `json:"machine"`
-	}
-	if err := decode(raw, &out); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stderr, "machine %s is %s\n", out.Machine.Name, out.Machine.Status)
-	return nil
 }

@@ -1,5 +1,5 @@
 // Package alertmanager bridges LunaSentri into a Prometheus Alertmanager
-// (API.md "More channel types"): a machine going offline becomes a firing
+// (docs/api.md "More channel types"): a machine going offline becomes a firing
 // alert posted to {url}/api/v2/alerts, and its recovery resolves that alert,
 // so heartbeat alerts enter the routing, inhibition, silencing and receivers
 // an SRE team already runs.

@@ -1,4 +1,4 @@
-// Package email sends LunaSentri notifications as email over SMTP (API.md
+// Package email sends LunaSentri notifications as email over SMTP (docs/api.md
 // "More channel types").
 //
 // The SMTP server is a node setting (-smtp-addr, -smtp-username,

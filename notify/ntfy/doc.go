@@ -1,5 +1,5 @@
 // Package ntfy pushes LunaSentri notifications to an ntfy server
-// (https://ntfy.sh or self-hosted; API.md "More channel types"):
+// (https://ntfy.sh or self-hosted; docs/api.md "More channel types"):
 // POST {url}/{topic} with a plain-text body and the Title, Priority and
 // Tags headers, and an optional bearer token (an ntfy access token).
 //

@@ -1,5 +1,5 @@
 // Package pagerduty opens and resolves PagerDuty incidents through the
-// Events API v2 (API.md "More channel types").
+// Events API v2 (docs/api.md "More channel types").
 //
 // It owns the event shape: "trigger" on offline (and on a reminder, which
 // PagerDuty folds into the open alert), "resolve" on online, both with the

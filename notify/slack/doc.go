@@ -1,6 +1,6 @@
 // Package slack posts LunaSentri notifications to a chat incoming webhook:
 // Slack's, and Mattermost's and Rocket.Chat's, which accept the same JSON
-// (API.md "More channel types").
+// (docs/api.md "More channel types").
 //
 // It owns the payload: "text" (the line a phone notification shows) and one
 // legacy attachment with a colour per status (red offline, green online,

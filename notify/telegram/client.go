@@ -19,7 +19,7 @@ import (
 	"github.com/lunasentri/lunasentri/notify"
 )
 
-// Defaults (API.md: one message a second per chat, 30 a second in all,
+// Defaults (docs/api.md: one message a second per chat, 30 a second in all,
 // which are Telegram's own published bot limits).
 const (
 	DefaultAPIURL          = "https://api.telegram.org"

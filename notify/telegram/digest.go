@@ -17,7 +17,7 @@ import (
 const (
 	MaxMessageChars = 4096
 	digestBudget    = 4000
-	// digestNames is how many machines a digest names (API.md: up to 20).
+	// digestNames is how many machines a digest names (docs/api.md: up to 20).
 	digestNames = 20
 	// digestGroups is how many group_by rows a digest shows; the rest are
 	// summed into one "… and N more groups" line.

@@ -1,5 +1,5 @@
 // Package telegram delivers LunaSentri notifications through the Telegram
-// Bot API (API.md, "Telegram delivery").
+// Bot API (docs/api.md, "Telegram delivery").
 //
 // It owns:
 //   - the one Client a node shares between all its telegram channels: the

@@ -10,7 +10,7 @@ import (
 	"github.com/lunasentri/lunasentri/notify"
 )
 
-// MaxDigestEvents is the most events one digest body carries (API.md
+// MaxDigestEvents is the most events one digest body carries (docs/api.md
 // "Digest": at most 1000 events per digest, more → several). The leader
 // splits larger storms into several digests; a bigger one reaching us is a
 // bug upstream and is refused permanently rather than sent half.
@@ -18,7 +18,7 @@ const MaxDigestEvents = 1000
 
 var _ notify.DigestNotifier = (*Notifier)(nil)
 
-// digestPayload is the body of a digest delivery (API.md "Digest, webhook").
+// digestPayload is the body of a digest delivery (docs/api.md "Digest, webhook").
 type digestPayload struct {
 	Event      string            `json:"event"`
 	ID         string            `json:"id"`

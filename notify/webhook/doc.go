@@ -1,5 +1,5 @@
 // Package webhook delivers LunaSentri notifications as signed HTTP POSTs
-// (API.md, "Webhook delivery").
+// (docs/api.md, "Webhook delivery").
 //
 // It owns:
 //   - the exact wire format: the JSON body (with reason, message and

@@ -10,15 +10,15 @@ import (
 	"github.com/lunasentri/lunasentri/notify"
 )
 
-// payload is the JSON body of API.md's "Webhook delivery". Field order is
+// payload is the JSON body of docs/api.md's "Webhook delivery". Field order is
 // the documented order; receivers and external tests read it as written.
 type payload struct {
 	Event      string `json:"event"`
 	ID         string `json:"id"`
 	OccurredAt string `json:"occurred_at"`
 	Test       bool   `json:"test,omitempty"`
-	// Reason and Message (offline events, API.md "Heartbeat signals") and
-	// Reminder (API.md "Channel policy") are top-level beside event and id.
+	// Reason and Message (offline events, docs/api.md "Heartbeat signals") and
+	// Reminder (docs/api.md "Channel policy") are top-level beside event and id.
 	Reason   string         `json:"reason,omitempty"`
 	Message  string         `json:"message,omitempty"`
 	Reminder int            `json:"reminder,omitempty"`
@@ -33,6 +33,16 @@ type machinePayload struct {
 	Status      string            `json:"status"`
 	LastSeen    *string           `json:"last_seen"` // null before the first heartbeat
 	Labels      map[string]string `json:"labels"`    // {} never null
+	// Issue 13: what the agent last reported; absent until it reports.
+	Agent *agentPayload `json:"agent,omitempty"`
+}
+
+// agentPayload is the machine's "agent" object, as GET /v1/machines shows it.
+type agentPayload struct {
+	Hostname     string          `json:"hostname"`
+	AgentVersion string          `json:"agent_version"`
+	Info         json.RawMessage `json:"info"` // {} when none
+	ReportedAt   string          `json:"reported_at"`
 }
 
 // formatTime renders a time the way the HTTP API does (time.Time's JSON
@@ -111,6 +121,13 @@ func encode(ev notify.Event, now time.Time) ([]byte, payload, error) {
 	}
 	if p.Machine.Labels == nil {
 		p.Machine.Labels = map[string]string{}
+	}
+	if a := m.Agent; a != nil {
+		p.Machine.Agent = &agentPayload{Hostname: a.Hostname, AgentVersion: a.AgentVersion,
+			Info: a.Info, ReportedAt: formatTime(a.ReportedAt)}
+		if len(p.Machine.Agent.Info) == 0 {
+			p.Machine.Agent.Info = json.RawMessage(`{}`)
+		}
 	}
 	body, err := json.Marshal(p)
 	if err != nil {

@@ -3,6 +3,7 @@ package webhook
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -11,7 +12,7 @@ import (
 	"time"
 )
 
-// Header names of the delivery contract (API.md).
+// Header names of the delivery contract (docs/api.md).
 const (
 	HeaderEvent     = "X-LunaSentri-Event"
 	HeaderDelivery  = "X-LunaSentri-Delivery"
@@ -85,4 +86,54 @@ func Verify(secret string, header http.Header, body []byte, maxSkew time.Duratio
 			ErrStaleTimestamp, skew.Truncate(time.Second), maxSkew)
 	}
 	return nil
+}
+
+// Standard Webhooks (https://www.standardwebhooks.com, docs/api.md "Webhooks:
+// Standard Webhooks too"). Every delivery carries these beside the
+// X-LunaSentri-* headers, so a receiver can check it with the official
+// verifier in any language. Lower case as the specification spells them;
+// net/http canonicalises names on the wire, and header names are
+// case-insensitive for every receiver.
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+)
+
+// standardSecretPrefix marks a secret that is itself base64 of the key
+// bytes, the form Standard Webhooks libraries generate ("whsec_" + base64).
+const standardSecretPrefix = "whsec_"
+
+// StandardKey returns the HMAC key Standard Webhooks signs with for a
+// channel secret: the decoded bytes of a "whsec_BASE64" secret, otherwise
+// the secret's own bytes. A "whsec_" secret whose rest is not valid base64
+// is not of that form and is used as it is, so every secret the API accepts
+// signs something a receiver can verify (with NewWebhookRaw).
+func StandardKey(secret string) []byte {
+	if rest, ok := strings.CutPrefix(secret, standardSecretPrefix); ok && rest != "" {
+		if key, err := base64.StdEncoding.DecodeString(rest); err == nil && len(key) > 0 {
+			return key
+		}
+	}
+	return []byte(secret)
+}
+
+// SignStandard returns the webhook-signature value for a delivery:
+// "v1," + base64(HMAC-SHA256(StandardKey(secret), ID + "." + TIMESTAMP + "." + BODY)).
+func SignStandard(secret, id string, timestamp int64, body []byte) string {
+	m := hmac.New(sha256.New, StandardKey(secret))
+	m.Write([]byte(id))
+	m.Write([]byte{'.'})
+	m.Write([]byte(strconv.FormatInt(timestamp, 10)))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// setStandardHeaders adds the three Standard Webhooks headers for a delivery
+// with id (the X-LunaSentri-Delivery value), sent at timestamp (Unix seconds).
+func setStandardHeaders(h http.Header, secret, id string, timestamp int64, body []byte) {
+	h.Set(HeaderWebhookID, id)
+	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(timestamp, 10))
+	h.Set(HeaderWebhookSignature, SignStandard(secret, id, timestamp, body))
 }

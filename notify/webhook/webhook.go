@@ -113,6 +113,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	req.Header.Set(HeaderDelivery, p.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderSignature, Sign(n.secret, ts, body))
+	setStandardHeaders(req.Header, n.secret, p.ID, ts, body)
 
 	resp, err := n.client.Do(req)
 	if err != nil {
@@ -153,7 +154,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 }
 
 // Retryable reports whether an HTTP status is worth another attempt: 408,
-// 429 and 5xx (API.md). 2xx is success and never reaches this question.
+// 429 and 5xx (docs/api.md). 2xx is success and never reaches this question.
 func Retryable(status int) bool {
 	return status == http.StatusRequestTimeout ||
 		status == http.StatusTooManyRequests ||

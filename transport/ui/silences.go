@@ -10,7 +10,7 @@ import (
 	"github.com/lunasentri/lunasentri/fsm"
 )
 
-// Silence is one silence or maintenance window (API.md "Silences and
+// Silence is one silence or maintenance window (docs/api.md "Silences and
 // maintenance windows", issue 10) as the dashboard shows it.
 type Silence struct {
 	ID        string

@@ -72,7 +72,7 @@ type Member struct {
 	Voter, Leader                        bool
 }
 
-// Roles a token may have (API.md "Tokens").
+// Roles a token may have (docs/api.md "Tokens").
 const (
 	RoleRead  = "read"
 	RoleWrite = "write"

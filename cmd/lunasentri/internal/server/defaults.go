@@ -13,7 +13,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/lunasentri/lunasentri/cluster"
+	"github.com/lunasentri/lunasentri/fsm"
 	"github.com/lunasentri/lunasentri/notify/email"
+	"github.com/lunasentri/lunasentri/transport"
 )
 
 // Defaults (DESIGN.md).
@@ -21,10 +24,14 @@ const (
 	DefaultHTTPAddr      = ":8080"
 	DefaultRaftAddr      = ":8300"
 	DefaultGossipAddr    = ":8301"
-	DefaultThreshold     = 2 * time.Minute
+	DefaultThreshold     = transport.DefaultOfflineThreshold
 	DefaultCheckInterval = time.Second
-	DefaultFlushInterval = 250 * time.Millisecond
+	DefaultFlushInterval = transport.DefaultFlushInterval
 	DefaultTelegramAPI   = "https://api.telegram.org"
+
+	DefaultServerStabilization = cluster.DefaultServerStabilization
+	DefaultDeadServerCleanup   = cluster.DefaultDeadServerCleanup
+	DefaultMaxEvents           = fsm.DefaultMaxEvents
 )
 
 func (o *Options) setDefaults() error {

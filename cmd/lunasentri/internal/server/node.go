@@ -185,8 +185,10 @@ func Start(opts Options) (*Node, error) {
 		Logger: opts.Logger, FSM: n.FSM, Consensus: consensus{n.Cluster},
 		AdminToken: opts.AdminToken, ClusterSecret: opts.ClusterSecret,
 		OfflineThreshold: opts.OfflineThreshold, FlushInterval: opts.HeartbeatFlushInterval,
-		Alerting:        opts.alerting(),
-		ValidateChannel: channelValidator(opts.smtpServer()),
+		Alerting: opts.alerting(),
+		// Issue 13: telegram is refused without a bot token; issue 15: each
+		// channel type's own checks (email needs -smtp-addr).
+		ValidateChannel: validateChannelWith(opts.TelegramBotToken, channelValidator(opts.smtpServer())),
 		TestChannel: func(ctx context.Context, name string) error {
 			if _, err := n.FSM.Channel(name); err != nil {
 				return err

@@ -58,6 +58,9 @@ func (o outbox) PendingDeliveries() []notify.Delivery {
 
 func notifyEvent(ev fsm.Event) notify.Event {
 	m := ev.Machine
+	if m.Hostname == "" && m.Agent != nil {
+		m.Hostname = m.Agent.Hostname
+	}
 	var lastSeen *time.Time
 	if !m.LastSeen.IsZero() {
 		t := m.LastSeen.UTC()
@@ -69,8 +72,18 @@ func notifyEvent(ev fsm.Event) notify.Event {
 		Machine: notify.Machine{
 			ID: m.ID, Name: m.Name, Hostname: m.Hostname, Description: m.Description,
 			Status: string(m.Status), LastSeen: lastSeen, Labels: m.Labels,
+			Agent: notifyAgent(m.Agent),
 		},
 	}
+}
+
+// notifyAgent carries the agent's facts into a notification (issue 13); a
+// machine registered without a hostname shows the agent's.
+func notifyAgent(a *fsm.AgentFacts) *notify.Agent {
+	if a == nil {
+		return nil
+	}
+	return &notify.Agent{Hostname: a.Hostname, AgentVersion: a.AgentVersion, Info: a.Info, ReportedAt: a.ReportedAt}
 }
 
 // recorder commits the dispatcher's outcomes through Raft.

@@ -29,7 +29,7 @@ const (
 type hookReq struct {
 	DeliveryID, Event, Machine string
 	SigValid                   bool
-	Problem                    string // "" when body and headers are as API.md says
+	Problem                    string // "" when body and headers are as docs/api.md says
 	Status                     int    // our answer; 0 while held
 }
 
@@ -84,7 +84,7 @@ func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// checkHook checks a delivery against API.md and returns its event type,
+// checkHook checks a delivery against docs/api.md and returns its event type,
 // machine name and the first problem found.
 func checkHook(r *http.Request, body []byte) (event, machine, problem string) {
 	var p struct {

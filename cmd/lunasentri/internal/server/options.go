@@ -27,7 +27,7 @@ type Options struct {
 	CheckInterval          time.Duration // default 1s
 	HeartbeatFlushInterval time.Duration // default 250ms
 	FailoverGrace          time.Duration // 0: per machine max(threshold/2, 5s)
-	// Flap damping (API.md "Flapping"): FlapThreshold transitions within
+	// Flap damping (docs/api.md "Flapping"): FlapThreshold transitions within
 	// FlapWindow mark a machine flapping. Zero: 6 and 10m.
 	FlapThreshold int
 	FlapWindow    time.Duration
