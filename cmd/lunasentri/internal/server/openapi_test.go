@@ -239,6 +239,35 @@ func TestOpenAPI_LiveAnswersMatchTheDocument(t *testing.T) {
 	s.do(specReq{method: "GET", url: base + "/v1/events?limit=10", token: admin, want: 200})
 	s.do(specReq{method: "GET", url: base + "/v1/machines", token: admin, want: 200})
 
+	// Issue 10: edits, silences, pause, uptime and reported failures.
+	s.do(specReq{method: "PATCH", url: base + "/v1/machines/web-1", token: admin, want: 200,
+		body: `{"description":"front end","offline_threshold":"2s","labels":{"env":"prod","tier":"web"}}`})
+	s.do(specReq{method: "PATCH", url: base + "/v1/machines/web-1", token: admin, want: 400, body: `{}`})
+	s.do(specReq{method: "PATCH", url: base + "/v1/channels/hook", token: admin, want: 200,
+		body: `{"repeat_interval":"1h","group_after":10,"group_window":"10s","group_by":["env"]}`})
+	s.do(specReq{method: "PATCH", url: base + "/v1/channels/hook", token: admin, want: 400, body: `{"group_after":0}`})
+	var sil struct {
+		Silence struct {
+			ID string `json:"id"`
+		} `json:"silence"`
+	}
+	data = s.do(specReq{method: "POST", url: base + "/v1/silences", token: admin, want: 201,
+		body: `{"machines":["web-1"],"duration":"1h","comment":"spec check"}`})
+	_ = json.Unmarshal(data, &sil)
+	s.do(specReq{method: "POST", url: base + "/v1/silences", token: admin, want: 201,
+		body: `{"matchers":{"env":"prod"},"schedule":"0 3 * * 6","duration":"2h","timezone":"Europe/Berlin","comment":"weekly"}`})
+	s.do(specReq{method: "POST", url: base + "/v1/silences", token: admin, want: 400, body: `{"duration":"1h","comment":"no matcher"}`})
+	s.do(specReq{method: "GET", url: base + "/v1/silences", token: admin, want: 200})
+	s.do(specReq{method: "DELETE", url: base + "/v1/silences/" + sil.Silence.ID, token: admin, want: 204})
+	s.do(specReq{method: "DELETE", url: base + "/v1/silences/nope", token: admin, want: 404})
+	s.do(specReq{method: "GET", url: base + "/v1/machines/web-1/uptime?window=24h", token: admin, want: 200})
+	s.do(specReq{method: "POST", url: base + "/v1/heartbeat/fail", token: reg.APIKey, want: 202, body: `{"message":"disk full"}`})
+	s.do(specReq{method: "GET", url: base + "/ping/" + reg.APIKey + "/fail", want: 200})
+	s.do(specReq{method: "POST", url: base + "/ping/" + reg.APIKey + "/fail", want: 200, body: "backup failed", contentType: "text/plain"})
+	s.do(specReq{method: "POST", url: base + "/v1/machines/web-1/pause", token: admin, want: 200})
+	s.do(specReq{method: "POST", url: base + "/v1/machines/web-1/resume", token: admin, want: 200})
+	s.do(specReq{method: "GET", url: base + "/v1/events", token: admin, want: 200})
+
 	// Webhook bodies match the document's WebhookDelivery schema, and the
 	// Standard Webhooks verifier accepted every one.
 	bodies, errs := hook.got()
