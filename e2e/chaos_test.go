@@ -157,16 +157,17 @@ func runChaos(t *testing.T, name string, c chaosCluster, hook *chaosHook, p chao
 	end := r.fleet.stopped
 	t.Logf("fleet: %s", r.fleet.counts())
 	// Every time this process stamps (beats, status samples, webhooks)
-	// may be late by as much as it was ever stalled: widen the slack.
-	slack := p.slack + stalls()
-	t.Logf("test process: longest scheduling stall %s; slack %s", stalls().Round(time.Millisecond), slack.Round(time.Millisecond))
+	// may be late by as much as it was ever stalled: the rule's lag (at
+	// most stallCap, or the run fails).
+	stall := stalls()
+	t.Logf("test process: longest scheduling stall %s (cap %s)", stall.Round(time.Millisecond), stallCap)
 	events := r.settledEvents(end)
 	time.Sleep(time.Second) // observation window for late duplicates
 	all := r.allEvents()
 	v := judge(verdictInput{
-		scenario: name, threshold: p.threshold, grace: p.grace, slack: slack,
+		scenario: name, threshold: p.threshold, grace: p.grace, slack: p.slack, stall: stall, plannedLong: plannedLong(plans, p.threshold),
 		truths: r.fleet.groundTruth(lostBeats(r.obs.actionList(), nodeNames(c))), terms: r.obs.terms(end), end: end,
-		events: events, allEvents: all, hook: hook,
+		events: events, allEvents: all, received: hook.requests(), senders: hook.from(),
 		failovers: r.obs.failovers(), forbidden: r.forbidden, actions: r.obs.actionList(), nodes: nodeNames(c),
 		attempts: r.fleet.failuresBetween,
 	})
