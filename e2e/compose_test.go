@@ -24,8 +24,8 @@ import (
 // cluster carries on: a new leader, writes accepted, and the machine the
 // agent reports stays online through the failover grace.
 //
-// It skips only when Docker is not installed or its daemon does not answer;
-// CI has a running daemon, so it runs there.
+// It skips only when Docker is not installed or its daemon does not answer,
+// and with CI set it fails then instead (missingCapability).
 func TestCompose_LeaderContainerStopped(t *testing.T) {
 	const threshold = 6 * time.Second // failover grace: max(threshold/2, 5s) = 5s
 	const grace = 5 * time.Second
@@ -138,16 +138,17 @@ func otherNode(a, b string) string {
 	return ""
 }
 
-// requireDocker skips the test when there is no docker CLI or no daemon.
+// requireDocker skips the test (fails it when CI is set) when there is no
+// docker CLI or no daemon.
 func requireDocker(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("docker is not on PATH: the Compose deployment test needs Docker")
+		missingCapability(t, "docker is not on PATH: the Compose deployment test needs Docker")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		t.Skipf("the Docker daemon is unreachable (%v): %s", err, strings.TrimSpace(string(out)))
+		missingCapability(t, "the Docker daemon is unreachable (%v): %s", err, strings.TrimSpace(string(out)))
 	}
 }
 
