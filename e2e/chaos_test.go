@@ -670,7 +670,7 @@ func TestChaos_ThawedNodeDropsHeartbeatsItSleptThrough(t *testing.T) {
 		for name := range keys {
 			pc.waitMachineOn(judge, name, "online", 10*time.Second)
 		}
-		before, _ := pc.events(judge)
+		before := pc.mustEvents(t, judge)
 
 		pc.signal(leader, syscall.SIGSTOP)
 		frozeAt := time.Now()
@@ -701,11 +701,11 @@ func TestChaos_ThawedNodeDropsHeartbeatsItSleptThrough(t *testing.T) {
 		time.Sleep(2 * threshold) // observation window: no machine beat again
 		var back []string
 		for name := range keys {
-			if m, ok := pc.machine(judge, name); ok && m.Status != "offline" {
+			if m, _ := pc.mustMachine(t, judge, name); m.Status != "offline" {
 				back = append(back, name+" "+m.Status+" last seen "+m.LastSeen.Local().Format("15:04:05.000"))
 			}
 		}
-		after, _ := pc.events(judge)
+		after := pc.mustEvents(t, judge)
 		if n := len(after) - len(before); len(back) > 0 || n != len(keys) {
 			sort.Strings(back)
 			t.Fatalf("round %d: node%d woke at %s after %s asleep and took the heartbeats that waited in its sockets as fresh: %d events (want %d offline only); back: %s",

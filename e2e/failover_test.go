@@ -71,7 +71,7 @@ func TestE2E_KillLeaderThenRestart(t *testing.T) {
 			if !pc.running(i) {
 				continue
 			}
-			if m, ok := pc.machine(i, "alive-1"); ok && m.Status != "online" {
+			if m, _ := pc.mustMachine(t, i, "alive-1"); m.Status != "online" {
 				t.Fatalf("node%d: beating machine is %s after the leader was killed", i+1, m.Status)
 			}
 		}

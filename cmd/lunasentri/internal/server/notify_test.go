@@ -248,7 +248,7 @@ func (tc *testCluster) settledEvents(i, n int, timeout time.Duration) []notifEve
 		var out struct {
 			Events []notifEvent `json:"events"`
 		}
-		call(tc.t, "GET", tc.url(i)+"/v1/events?limit=1000", testToken, nil, &out)
+		getJSON(tc.t, tc.url(i)+"/v1/events?limit=1000", &out)
 		evs = out.Events
 		if len(evs) != n {
 			return false
