@@ -127,16 +127,21 @@ import (
 // recorded but not delivered; a digest is one delivery for many events).
 
 // stallCap is the longest scheduling stall of the test process the
-// verdict accepts. Measured on two shared cores with six suites running:
-// typically 50–300ms, rarely 700ms. A longer stall fails the run (the
-// machine is too loaded to judge alerts to the second) instead of widening
-// every window by it.
+// verdict accepts. Measured on two shared cores with other suites running:
+// 52ms to 766ms per scenario (one run of TestChaos, -race). A longer stall
+// fails the run with a message that says so (the machine is too loaded to
+// judge alerts to the second) instead of widening every window by it.
 const stallCap = time.Second
 
 // mustShare is the least share of the planned silences longer than T
 // (deaths included) that must be "must alert" silences. Without faults all
-// of them are; a fault near a silence's deadline makes it ambiguous.
-const mustShare = 0.5
+// of them are; a silence that spans a failover is ambiguous for the
+// grace (G = 5s is most of a planned 7.5–9.5s silence), so scenarios with
+// an early failover or an outage have fewer. Measured (one run): frozen-leader
+// 94%, partition 65%, follower-restart 64%, leader-kill 57%, rolling-restart
+// 47%, full-outage 32%. A quarter still leaves dozens of silences that
+// must be alerted on time in every scenario.
+const mustShare = 0.25
 
 // onlineLag bounds how long after a machine's first beat after a silence
 // its online event may come: a beat held by a node during an election is
