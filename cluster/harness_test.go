@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -47,7 +49,7 @@ func newNode(t *testing.T, id string, o Options) *testNode {
 	}
 	f := fsm.New(fsm.Options{})
 	o.FSM = f
-	logger := hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn, Output: hclog.DefaultOutput})
+	logger := hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Off})
 	cfg := raft.DefaultConfig()
 	cfg.LocalID = raft.ServerID(id)
 	cfg.Logger = logger.Named("raft")
@@ -187,4 +189,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func sha256hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
