@@ -166,8 +166,8 @@ func (h *hookReceiver) accepted() map[string]int {
 
 // tgMsg is one sendMessage call the Telegram stand-in saw.
 type tgMsg struct {
-	ChatID    string `json:"chat_id"`
-	Text      string `json:"text"`
+	ChatID    string    `json:"chat_id"`
+	Text      string    `json:"text"`
 	ParseMode string    `json:"parse_mode"`
 	Status    int       `json:"-"`
 	At        time.Time `json:"-"` // when the stand-in got it
