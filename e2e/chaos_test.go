@@ -559,6 +559,12 @@ func TestChaos_GracefulLeaderStopKeepsInFlightDelivery(t *testing.T) {
 	if !pc.waitExit(sender, 30*time.Second) {
 		t.Fatal("the leader did not exit within 30s of SIGTERM")
 	}
+	pc.mu.Lock()
+	code := pc.procs[sender].exitCode
+	pc.mu.Unlock()
+	if code != 0 {
+		t.Errorf("node%d exited with status %d after SIGTERM with a send in flight, want 0", sender+1, code)
+	}
 	next := pc.leader(20 * time.Second)
 	t.Logf("stopped node%d with %s in flight; node%d leads after %s", sender+1, held.DeliveryID, next+1, time.Since(stopAt).Round(time.Millisecond))
 	pc.eventsWhere(next, 20*time.Second, "the offline event settled", settled(1))
