@@ -422,7 +422,12 @@ func TestChaos(t *testing.T) {
 	t.Run("leader-kill", func(t *testing.T) {
 		t.Parallel()
 		c, hook := newLoopbackChaos(t, p, "chaos-leader-kill-secret-0123")
-		period := 9 * time.Second
+		// Each kill starts a term that must last long enough to owe
+		// alerts: a failover (up to 3s measured under load), then the
+		// grace, a threshold and the slack. With 9s, as before, the terms
+		// between kills were too short for any silence to be "must": the
+		// must share fell to 17% in a run where failovers took 3s.
+		period := 3*time.Second + p.grace + p.threshold + p.slack
 		runChaos(t, "leader-kill", c, hook, p, time.Duration(rounds)*period, func(r *chaosRun) {
 			r.dupsAllowed = true
 			for k := range rounds {
