@@ -138,9 +138,9 @@ const stallCap = time.Second
 // of them are; a silence that spans a failover is ambiguous for the grace
 // (G = 5s is most of a planned 7.5–9.5s silence), and a term cut short by
 // the next kill or an election nobody caused judges nothing, so scenarios
-// with many failovers have far fewer. Measured (four runs, two shared
+// with many failovers have far fewer. Measured (up to three runs, two shared
 // cores): frozen-leader 72–94%, follower-restart 64–100%, partition 65–77%,
-// rolling-restart 47–66%, full-outage 32–41%, leader-kill 17–57% (17% with
+// rolling-restart 47–66%, full-outage 32–41%, leader-kill 17–66% (17% with
 // kills every 9s and 3s failovers, which is why its period now leaves a
 // whole grace and threshold after each failover; 27% after that, with an
 // extra election). 15% still demands 15–30 silences alerted on time in
