@@ -20,7 +20,7 @@ run: build
 # go test -json through internal/testsummary: the output of a plain go test
 # (each package's "ok"/"FAIL" line, failing tests' logs), then every skipped
 # test with its reason. With CI set, a missing capability fails instead of
-# skipping (e2e/capability_test.go), so CI shows "skipped tests: 0".
+# skipping (internal/testenv), so CI shows "skipped tests: 0".
 GOTEST   := $(GO) run ./internal/testsummary -- $(GO) test -json
 
 ## test: lint, then every test (unit, in-process cluster, e2e with real processes)

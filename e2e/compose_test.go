@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/testenv"
 )
 
 // TestCompose_LeaderContainerStopped runs the shipped deployment as an
@@ -25,7 +27,7 @@ import (
 // agent reports stays online through the failover grace.
 //
 // It skips only when Docker is not installed or its daemon does not answer,
-// and with CI set it fails then instead (missingCapability).
+// and with CI set it fails then instead (testenv.MissingCapability).
 func TestCompose_LeaderContainerStopped(t *testing.T) {
 	const threshold = 6 * time.Second // failover grace: max(threshold/2, 5s) = 5s
 	const grace = 5 * time.Second
@@ -143,12 +145,12 @@ func otherNode(a, b string) string {
 func requireDocker(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
-		missingCapability(t, "docker is not on PATH: the Compose deployment test needs Docker")
+		testenv.MissingCapability(t, "docker is not on PATH: the Compose deployment test needs Docker")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		missingCapability(t, "the Docker daemon is unreachable (%v): %s", err, strings.TrimSpace(string(out)))
+		testenv.MissingCapability(t, "the Docker daemon is unreachable (%v): %s", err, strings.TrimSpace(string(out)))
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/testenv"
 )
 
 // requireTools skips the test when a binary of Debian's prometheus package
@@ -25,7 +27,7 @@ func requireTools(t *testing.T, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			missingCapability(t, "%s is not on PATH: install Debian's prometheus package (`make tools`) to run the observability tests", n)
+			testenv.MissingCapability(t, "%s is not on PATH: install Debian's prometheus package (`make tools`) to run the observability tests", n)
 		}
 	}
 }

@@ -3,7 +3,7 @@
 // whole output of every test that failed), then a summary of the tests
 // that were skipped, with the reason each gave. `make test` uses it so a
 // skipped test is never silent (issue 16); with CI set a skip of a real
-// capability is a failure anyway (e2e/capability_test.go).
+// capability is a failure anyway (internal/testenv).
 //
 // It owns nothing but that filter: it must never change the exit status
 // of go test except to make it fail when a test failed.
