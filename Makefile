@@ -41,9 +41,13 @@ soak: build
 
 ## tools: what the tests need beyond Go, each checked, and installed from Debian's apt
 ## when missing: prometheus and promtool (the observability tests run the real server and
-## check rules), gcc (-race needs cgo), ip and iptables or nft (the netns partition scenario,
-## as root). Docker (the Compose test) is checked, not installed: it needs a running daemon.
-TOOLS_APT := prometheus:prometheus promtool:prometheus gcc:gcc ip:iproute2 iptables,nft:iptables
+## check rules), prometheus-alertmanager and amtool (the alertmanager channel against the
+## real one), chromium (the dashboard's real-browser tests), gcc (-race needs cgo), ip and
+## iptables or nft (the netns partition scenario, as root). Docker (the Compose test) is
+## checked, not installed: it needs a running daemon.
+TOOLS_APT := prometheus:prometheus promtool:prometheus \
+	prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager \
+	chromium:chromium gcc:gcc ip:iproute2 iptables,nft:iptables
 tools:
 	@missing=""; \
 	for pair in $(TOOLS_APT); do \
