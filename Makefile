@@ -17,13 +17,19 @@ build:
 run: build
 	./$(BIN) dev
 
+# go test -json through internal/testsummary: the output of a plain go test
+# (each package's "ok"/"FAIL" line, failing tests' logs), then every skipped
+# test with its reason. With CI set, a missing capability fails instead of
+# skipping (internal/testenv), so CI shows "skipped tests: 0".
+GOTEST   := $(GO) run ./internal/testsummary -- $(GO) test -json
+
 ## test: lint, then every test (unit, in-process cluster, e2e with real processes)
 test: tools lint build
-	LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GO) test $(TESTFLAGS) ./...
+	LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GOTEST) $(TESTFLAGS) ./...
 
 ## unit: everything but the process-level e2e suite
 unit:
-	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v /e2e)
+	$(GOTEST) $(TESTFLAGS) $$($(GO) list ./... | grep -v /e2e)
 
 ## e2e: only the suite that runs real processes
 e2e: build
@@ -33,20 +39,36 @@ e2e: build
 soak: build
 	LUNASENTRI_SOAK=1 LUNASENTRI_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/
 
-## tools: what the tests need beyond Go (Debian's prometheus for promtool, prometheus-alertmanager, chromium for the browser tests)
+## tools: what the tests need beyond Go, each checked, and installed from Debian's apt
+## when missing: prometheus and promtool (the observability tests run the real server and
+## check rules), prometheus-alertmanager and amtool (the alertmanager channel against the
+## real one), chromium (the dashboard's real-browser tests), gcc (-race needs cgo), ip and
+## iptables or nft (the netns partition scenario, as root). Docker (the Compose test) is
+## checked, not installed: it needs a running daemon.
+TOOLS_APT := prometheus:prometheus promtool:prometheus \
+	prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager \
+	chromium:chromium gcc:gcc ip:iproute2 iptables,nft:iptables
 tools:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  echo "installing Debian's prometheus (promtool and the server, for the observability tests)"; \
+	@missing=""; \
+	for pair in $(TOOLS_APT); do \
+	  bins=$${pair%%:*}; pkg=$${pair#*:}; found=""; \
+	  for b in $$(echo $$bins | tr ',' ' '); do command -v $$b >/dev/null 2>&1 && found=$$b; done; \
+	  [ -n "$$found" ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  pkgs=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	  echo "make tools: installing Debian packages: $$pkgs"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus; }
-	@command -v prometheus-alertmanager >/dev/null 2>&1 || { \
-	  echo "installing Debian's prometheus-alertmanager (the alertmanager channel is tested against the real one)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus-alertmanager; }
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium (the dashboard's real-browser tests)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$pkgs || exit 1; \
+	fi; \
+	for pair in $(TOOLS_APT); do \
+	  bins=$${pair%%:*}; found=""; \
+	  for b in $$(echo $$bins | tr ',' ' '); do command -v $$b >/dev/null 2>&1 && found=$$b; done; \
+	  [ -n "$$found" ] || { echo "make tools: $$bins still missing"; exit 1; }; \
+	done; \
+	if ! command -v docker >/dev/null 2>&1; then \
+	  echo "make tools: no docker: the Compose test skips (and fails when CI is set); install Docker Engine"; \
+	fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

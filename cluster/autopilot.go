@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -192,26 +193,42 @@ func (ap *autopilot) removeDead(servers []raft.Server, members map[string]member
 
 // removalUnsafe says why removing voter id would be unsafe, or "".
 func (ap *autopilot) removalUnsafe(servers []raft.Server, members map[string]memberEntry, id raft.ServerID) string {
-	voters, aliveAfter := 0, 0
+	voters, _ := votersAfter(servers, members, ap.c.opts.NodeID, id)
+	if voters < ap.c.opts.BootstrapExpect {
+		return fmt.Sprintf("would leave %d voters, fewer than bootstrap-expect %d", voters, ap.c.opts.BootstrapExpect)
+	}
+	return quorumAfterRemoval(servers, members, ap.c.opts.NodeID, id)
+}
+
+// votersAfter counts the voters left once id is removed, and how many of
+// them are alive (self, or alive in gossip).
+func votersAfter(servers []raft.Server, members map[string]memberEntry, self string, id raft.ServerID) (voters, alive int) {
 	for _, s := range servers {
 		if s.Suffrage != raft.Voter || s.ID == id {
 			continue
 		}
 		voters++
-		if s.ID == raft.ServerID(ap.c.opts.NodeID) || members[string(s.ID)].status == GossipAlive {
-			aliveAfter++
+		if s.ID == raft.ServerID(self) || members[string(s.ID)].status == GossipAlive {
+			alive++
 		}
 	}
-	if voters < ap.c.opts.BootstrapExpect {
-		return fmt.Sprintf("would leave %d voters, fewer than bootstrap-expect %d", voters, ap.c.opts.BootstrapExpect)
-	}
-	if aliveAfter <= voters/2 {
-		return fmt.Sprintf("would leave %d alive of %d voters: no quorum", aliveAfter, voters)
+	return voters, alive
+}
+
+// quorumAfterRemoval says why removing voter id would leave the voters
+// without a live majority, or "".
+func quorumAfterRemoval(servers []raft.Server, members map[string]memberEntry, self string, id raft.ServerID) string {
+	voters, alive := votersAfter(servers, members, self, id)
+	if alive <= voters/2 {
+		return fmt.Sprintf("would leave %d alive of %d voters: no quorum", alive, voters)
 	}
 	return ""
 }
 
 // RemoveServer removes a server from the Raft configuration; leader only.
+// It refuses (ErrWouldLoseQuorum) to remove a voter when the voters left
+// would not have a live majority: removing a healthy voter while another
+// is down would stop the cluster from committing anything.
 func (c *Cluster) RemoveServer(id string) error {
 	if c.raft.State() != raft.Leader {
 		return ErrNotLeader
@@ -220,12 +237,15 @@ func (c *Cluster) RemoveServer(id string) error {
 	if err := cf.Error(); err != nil {
 		return err
 	}
-	found := false
-	for _, s := range cf.Configuration().Servers {
-		found = found || s.ID == raft.ServerID(id)
-	}
-	if !found {
+	servers := cf.Configuration().Servers
+	i := slices.IndexFunc(servers, func(s raft.Server) bool { return s.ID == raft.ServerID(id) })
+	if i < 0 {
 		return fmt.Errorf("%w: %s", ErrUnknownServer, id)
+	}
+	if servers[i].Suffrage == raft.Voter {
+		if why := quorumAfterRemoval(servers, c.members.all(c.opts.NodeID), c.opts.NodeID, servers[i].ID); why != "" {
+			return fmt.Errorf("%w: removing %s %s", ErrWouldLoseQuorum, id, why)
+		}
 	}
 	return c.raft.RemoveServer(raft.ServerID(id), 0, c.opts.ApplyTimeout).Error()
 }

@@ -88,6 +88,9 @@ var (
 	ErrShutdown = errors.New("cluster is shutting down")
 	// ErrUnknownServer: no server with that id in the Raft configuration.
 	ErrUnknownServer = errors.New("no such server in the raft configuration")
+	// ErrWouldLoseQuorum: removing that voter would leave the voters
+	// without a live majority (issue 16).
+	ErrWouldLoseQuorum = errors.New("refused: the cluster would lose quorum")
 )
 
 func (o *Options) validate() error {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/lunasentri/lunasentri/internal/testenv"
 )
 
 // Issue 15 over real processes: the further channel types — the REAL
@@ -145,7 +147,7 @@ func startRealAlertmanager(t *testing.T, hookURL string) string {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus-alertmanager")
 	if err != nil {
-		t.Skip("prometheus-alertmanager is not installed (make tools)")
+		testenv.MissingCapability(t, "prometheus-alertmanager is not installed (make tools)")
 	}
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`route:

@@ -548,3 +548,17 @@ func (f *fleet) counts() string {
 	return fmt.Sprintf("sent %d, accepted %d, refused %d, network errors %d (accepted/refused/errors: %s)",
 		f.sent.Load(), f.ok.Load(), f.refused.Load(), f.netErr.Load(), strings.Join(per, ", "))
 }
+
+// plannedLong counts the planned silences longer than the threshold,
+// deaths included: the verdict wants most of them to be "must alert".
+func plannedLong(plans []machinePlan, threshold time.Duration) int {
+	n := 0
+	for _, p := range plans {
+		for _, w := range p.off {
+			if w.to == 0 || w.to-w.from > threshold {
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/testenv"
 )
 
 // A real network partition: three servers, each in its own Linux network
@@ -47,13 +49,14 @@ func sh(args ...string) (string, error) {
 }
 
 // newNetTestbed builds the network, or skips the test when it cannot
-// (not root, no `ip netns`, no firewall tool).
+// (not root, no `ip netns`, no firewall tool); with CI set it fails
+// instead (testenv.MissingCapability).
 func newNetTestbed(t testing.TB, nodes int) *netTestbed {
 	if os.Geteuid() != 0 {
-		t.Skip("network partition test needs root (network namespaces, veth, iptables)")
+		testenv.MissingCapability(t, "network partition test needs root (network namespaces, veth, iptables)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("network partition test needs iproute2's ip: " + err.Error())
+		testenv.MissingCapability(t, "network partition test needs iproute2's ip: %v", err)
 	}
 	tb := &netTestbed{t: t, id: fmt.Sprintf("%05x", rand.Uint32()&0xfffff)}
 	switch {
@@ -62,7 +65,7 @@ func newNetTestbed(t testing.TB, nodes int) *netTestbed {
 	case lookPath("nft"):
 		tb.fw = "nft"
 	default:
-		t.Skip("network partition test needs iptables or nft")
+		testenv.MissingCapability(t, "network partition test needs iptables or nft")
 	}
 	// A /24 no route of this machine uses yet.
 	routes, _ := sh("ip", "-4", "route", "show", "table", "all")
@@ -74,11 +77,11 @@ func newNetTestbed(t testing.TB, nodes int) *netTestbed {
 		}
 	}
 	if x < 0 {
-		t.Skip("no free 10.250.X.0/24 for the test network")
+		testenv.MissingCapability(t, "no free 10.250.X.0/24 for the test network")
 	}
 	tb.sw = "lsc" + tb.id + "sw"
 	if out, err := sh("ip", "netns", "add", tb.sw); err != nil {
-		t.Skipf("ip netns add failed (%v: %s): no network namespaces here", err, out)
+		testenv.MissingCapability(t, "ip netns add failed (%v: %s): no network namespaces here", err, out)
 	}
 	t.Cleanup(tb.teardown)
 	tb.hostIP = fmt.Sprintf("10.250.%d.1", x)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/testenv"
 )
 
 // TestCompose_LeaderContainerStopped runs the shipped deployment as an
@@ -24,8 +26,8 @@ import (
 // cluster carries on: a new leader, writes accepted, and the machine the
 // agent reports stays online through the failover grace.
 //
-// It skips only when Docker is not installed or its daemon does not answer;
-// CI has a running daemon, so it runs there.
+// It skips only when Docker is not installed or its daemon does not answer,
+// and with CI set it fails then instead (testenv.MissingCapability).
 func TestCompose_LeaderContainerStopped(t *testing.T) {
 	const threshold = 6 * time.Second // failover grace: max(threshold/2, 5s) = 5s
 	const grace = 5 * time.Second
@@ -138,16 +140,17 @@ func otherNode(a, b string) string {
 	return ""
 }
 
-// requireDocker skips the test when there is no docker CLI or no daemon.
+// requireDocker skips the test (fails it when CI is set) when there is no
+// docker CLI or no daemon.
 func requireDocker(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("docker is not on PATH: the Compose deployment test needs Docker")
+		testenv.MissingCapability(t, "docker is not on PATH: the Compose deployment test needs Docker")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		t.Skipf("the Docker daemon is unreachable (%v): %s", err, strings.TrimSpace(string(out)))
+		testenv.MissingCapability(t, "the Docker daemon is unreachable (%v): %s", err, strings.TrimSpace(string(out)))
 	}
 }
 

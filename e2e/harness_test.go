@@ -59,6 +59,7 @@ type proc struct {
 	logPath             string
 	cmd                 *exec.Cmd
 	exited              chan struct{}
+	exitCode            int // of the last exit (-1: killed by a signal)
 }
 
 // procCluster is N lunasentri server processes on loopback.
@@ -165,6 +166,9 @@ func (pc *procCluster) start(i int, join []string) {
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
+		pc.mu.Lock()
+		p.exitCode = cmd.ProcessState.ExitCode()
+		pc.mu.Unlock()
 		close(exited)
 	}()
 	pc.mu.Lock()

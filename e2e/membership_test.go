@@ -19,7 +19,7 @@ func (pc *procCluster) members(i int) map[string]member {
 	var out struct {
 		Members []member `json:"members"`
 	}
-	api("GET", pc.url(i)+"/v1/cluster/members", adminToken, nil, &out)
+	getJSON(pc.t, pc.url(i)+"/v1/cluster/members", &out)
 	m := map[string]member{}
 	for _, mb := range out.Members {
 		m[mb.ID] = mb
@@ -77,8 +77,7 @@ func TestE2E_SnapshotSurvivesWipe(t *testing.T) {
 		t.Fatalf("create channel = %d", code)
 	}
 	waitFor(t, 15*time.Second, "two offline events", func() bool {
-		evs, _ := pc.events(leader)
-		return len(evs) == 2
+		return len(pc.mustEvents(t, leader)) == 2
 	})
 	before := snapshotState(t, pc, leader)
 
@@ -125,12 +124,11 @@ func snapshotState(t *testing.T, pc *procCluster, i int) clusterState {
 	var ms struct {
 		Machines []machine `json:"machines"`
 	}
-	api("GET", pc.url(i)+"/v1/machines", adminToken, nil, &ms)
+	getJSON(t, pc.url(i)+"/v1/machines", &ms)
 	for _, m := range ms.Machines {
 		st.machines[m.Name] = m.Status
 	}
-	evs, _ := pc.events(i)
-	for _, ev := range evs {
+	for _, ev := range pc.mustEvents(t, i) {
 		st.events = append(st.events, ev.ID+" "+ev.Type+" "+ev.Machine.Name)
 	}
 	var chs struct {
@@ -138,7 +136,7 @@ func snapshotState(t *testing.T, pc *procCluster, i int) clusterState {
 			Name string `json:"name"`
 		} `json:"channels"`
 	}
-	api("GET", pc.url(i)+"/v1/channels", adminToken, nil, &chs)
+	getJSON(t, pc.url(i)+"/v1/channels", &chs)
 	for _, c := range chs.Channels {
 		st.channels = append(st.channels, c.Name)
 	}
@@ -182,9 +180,7 @@ func TestE2E_LeaveOnTerminate(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, name+" gone from the raft configuration", func() bool {
 		raft.Servers = nil
-		if api("GET", pc.url(leader)+"/v1/cluster/raft", adminToken, nil, &raft) != http.StatusOK {
-			return false
-		}
+		getJSON(t, pc.url(leader)+"/v1/cluster/raft", &raft)
 		for _, s := range raft.Servers {
 			if s.ID == name {
 				return false

@@ -129,7 +129,7 @@ func TestE2E_NotifyKillLeaderDuringDelivery(t *testing.T) {
 	// Back online: the next event goes out once.
 	waitFor(t, 10*time.Second, "web-1 beat", func() bool { return pc.beat(key, newLeader) })
 	evs := pc.eventsWhere(newLeader, 20*time.Second, "offline and online delivered", settled(2))
-	time.Sleep(2 * time.Second) // observation window for late duplicates
+	time.Sleep(lateDupWindow) // observation window for late duplicates
 
 	acc := hook.accepted()
 	for _, ev := range evs {
@@ -201,9 +201,9 @@ func TestE2E_NotifyFrozenLeaderSendsNothing(t *testing.T) {
 	if !beat(key, n+1) {
 		t.Fatal("last beat refused")
 	}
-	// The leader's deadline is at least lastSent+threshold; freeze it a
-	// second before.
-	time.Sleep(time.Until(lastSent.Add(notifyThreshold - time.Second)))
+	// The leader's deadline is at least lastSent+threshold; freeze it
+	// before, leaving the checks below processSlack to run.
+	time.Sleep(time.Until(lastSent.Add(notifyThreshold - processSlack)))
 	if m, _ := pc.machine(leader, "db-1"); m.Status != "online" {
 		t.Fatalf("db-1 is %s on the leader before its deadline", m.Status)
 	}
@@ -363,7 +363,7 @@ func TestE2E_NotifyDeliveriesMatchGroundTruth(t *testing.T) {
 		transitions += n
 	}
 	evs := pc.eventsWhere(q, 30*time.Second, fmt.Sprintf("%d events settled", transitions), settled(transitions))
-	time.Sleep(2 * time.Second) // observation window for late duplicates
+	time.Sleep(lateDupWindow) // observation window for late duplicates
 
 	// Ground truth: the events are exactly the transitions we caused.
 	got := map[string]int{}
@@ -383,11 +383,11 @@ func TestE2E_NotifyDeliveriesMatchGroundTruth(t *testing.T) {
 	}
 	// acrossKill: two copies of one delivery, the first sent by the killed
 	// leader, the second by its successor. The successor cannot send before
-	// it is elected, a heartbeat timeout (1s) after the kill at the
+	// it is elected, a Raft heartbeat timeout after the kill at the
 	// earliest, so the split sits halfway: a copy the old leader wrote just
 	// before dying may be read by the receiver a little after the kill.
 	acrossKill := func(times []time.Time) bool {
-		split := killedAt.Add(500 * time.Millisecond)
+		split := killedAt.Add(raftHeartbeatTimeout / 2)
 		return len(times) == 2 && times[0].Before(split) && times[1].After(split)
 	}
 	t.Logf("%-9s %11s %9s %8s %10s %7s", "channel", "transitions", "accepted", "distinct", "duplicates", "refused")

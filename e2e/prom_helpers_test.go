@@ -16,15 +16,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/testenv"
 )
 
 // requireTools skips the test when a binary of Debian's prometheus package
-// is missing; `make test` installs it (`make tools`), so CI never skips.
+// is missing, and fails it when CI is set; `make test` installs them
+// (`make tools`).
 func requireTools(t *testing.T, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("%s is not on PATH: install Debian's prometheus package (`make tools`) to run the observability tests", n)
+			testenv.MissingCapability(t, "%s is not on PATH: install Debian's prometheus package (`make tools`) to run the observability tests", n)
 		}
 	}
 }

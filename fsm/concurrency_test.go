@@ -91,9 +91,13 @@ func TestFSM_ConcurrentReadsDuringApply(t *testing.T) {
 		}()
 	}
 
-	// The writer: flapping machines, deliveries, key rotations, deletes.
+	// The writer: flapping machines, deliveries, key rotations, deletes;
+	// at least 30 rounds, and on until the readers have read during it
+	// (so they overlapped it, however the machine schedules them).
+	waitReads(t, &reads, 1)
+	readsBefore := reads.Load()
 	at := t0
-	for round := range 30 {
+	for round := 0; round < 30 || (reads.Load() == readsBefore && round < 3000); round++ {
 		at = at.Add(time.Minute)
 		h.beat(at, at, names...)
 		marks := fsm.MarkOffline{At: at.Add(defThreshold)}
@@ -119,6 +123,9 @@ func TestFSM_ConcurrentReadsDuringApply(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+	if during := reads.Load() - readsBefore; during == 0 {
+		t.Fatal("no read ran while the writer did: the test proved nothing")
 	}
 	// Let the readers overlap the writer for a while even on a busy machine.
 	deadline := time.Now().Add(5 * time.Second)
@@ -150,7 +157,9 @@ func TestAuthenticate_ValidKeyNeverRefusedDuringRestore(t *testing.T) {
 	// The machine Restore re-inserts last has the longest gap.
 	key := keyOf(fmt.Sprintf("m%05d", n-1))
 
-	var refused, checked atomic.Int64
+	// restores counts Restore calls begun and ended; a check that saw the
+	// same odd count before and after ran wholly inside one Restore.
+	var refused, checked, inside, restores atomic.Int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -161,19 +170,24 @@ func TestAuthenticate_ValidKeyNeverRefusedDuringRestore(t *testing.T) {
 				return
 			default:
 			}
+			before := restores.Load()
 			if _, ok := f.Authenticate(key); !ok {
 				refused.Add(1)
+			}
+			if before%2 == 1 && restores.Load() == before {
+				inside.Add(1)
 			}
 			checked.Add(1)
 		}
 	}()
-	// Wait until the reader is running, then restore while it checks.
-	deadline := time.Now().Add(10 * time.Second)
-	for checked.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	for range 10 {
-		if err := restore(f, data); err != nil {
+	// Wait until the reader is running, then restore while it checks: at
+	// least 10 times, and on until some checks ran inside a Restore.
+	waitReads(t, &checked, 1)
+	for k := 0; k < 10 || (inside.Load() == 0 && k < 500); k++ {
+		restores.Add(1)
+		err := restore(f, data)
+		restores.Add(1)
+		if err != nil {
 			t.Error(err)
 			break
 		}
@@ -182,5 +196,21 @@ func TestAuthenticate_ValidKeyNeverRefusedDuringRestore(t *testing.T) {
 	<-done
 	if r := refused.Load(); r != 0 {
 		t.Fatalf("a valid key was refused %d times (of %d checks) while Restore ran", r, checked.Load())
+	}
+	if inside.Load() == 0 {
+		t.Fatalf("none of %d checks ran while a Restore did: the test proved nothing", checked.Load())
+	}
+	t.Logf("%d of %d checks ran inside a Restore (%d restores)", inside.Load(), checked.Load(), restores.Load()/2)
+}
+
+// waitReads waits (10s at most) until n has reached least.
+func waitReads(t *testing.T, n *atomic.Int64, least int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Load() < least {
+		if time.Now().After(deadline) {
+			t.Fatalf("the readers did not start within 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

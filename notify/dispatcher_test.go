@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -68,7 +69,14 @@ func TestDispatcher_DeliversOnce(t *testing.T) {
 	}
 }
 
+// It runs in a synctest bubble so that "nothing is sent just before the
+// backoff ends" is checked once the dispatcher has done all it would do
+// (synctest.Wait), not merely before it got a chance to run.
 func TestDispatcher_RetriesWithGrowingJitteredBackoff(t *testing.T) {
+	inBubble(t, testRetriesWithGrowingJitteredBackoff)
+}
+
+func testRetriesWithGrowingJitteredBackoff(t *testing.T) {
 	fails := 4
 	n := newDispNotifier(nil)
 	n.fn = func(context.Context, Event) (bool, error) {
@@ -93,8 +101,11 @@ func TestDispatcher_RetriesWithGrowingJitteredBackoff(t *testing.T) {
 		if prog.State != StatePending || prog.Attempts != attempt || prog.LastError != errDispUnavailable.Error() {
 			t.Fatalf("progress %+v", prog)
 		}
-		// Just before the backoff ends nothing is sent.
+		// Just before the backoff ends nothing is sent, not even when
+		// the outbox changes (every Apply kicks the dispatcher).
 		h.clk.AdvanceTo(at.Add(-time.Nanosecond))
+		h.d.Kick()
+		synctest.Wait()
 		if c := n.count(); c != attempt {
 			t.Fatalf("attempt %d came %v early", c, time.Nanosecond)
 		}
@@ -140,7 +151,23 @@ func TestBackoff_BoundsCapAndHint(t *testing.T) {
 	}
 }
 
+// In a synctest bubble for the same reason as the backoff test.
 func TestDispatcher_HonoursRetryAfter(t *testing.T) {
+	inBubble(t, testHonoursRetryAfter)
+}
+
+// inBubble runs f in a synctest bubble, with a watchdog on the real clock:
+// a dispatcher that spins (never durably blocks) would otherwise keep the
+// bubble's time from moving and hang the test until go test's timeout.
+func inBubble(t *testing.T, f func(t *testing.T)) {
+	watchdog := time.AfterFunc(time.Minute, func() {
+		panic(t.Name() + ": the synctest bubble made no progress for a minute (a goroutine spinning?)")
+	})
+	defer watchdog.Stop()
+	synctest.Test(t, f)
+}
+
+func testHonoursRetryAfter(t *testing.T) {
 	n := newDispNotifier(func(context.Context, Event) (bool, error) {
 		return true, &RetryAfterError{After: 90 * time.Second, Err: errors.New("429 too many requests")}
 	})
@@ -152,6 +179,8 @@ func TestDispatcher_HonoursRetryAfter(t *testing.T) {
 		t.Fatalf("retry after %v, receiver asked for 90s", wait)
 	}
 	h.clk.AdvanceTo(at.Add(-time.Nanosecond))
+	h.d.Kick()
+	synctest.Wait()
 	if n.count() != 1 {
 		t.Fatal("retried before Retry-After")
 	}

@@ -342,31 +342,41 @@ func TestFlusher_PendingBeatsCountsBeatsKeptAfterFailedFlush(t *testing.T) {
 
 // An idle node that knows a leader stays healthy; one without a leader
 // turns agents away once IntakeUnhealthyAfter passed.
+//
+// IntakeUnhealthyAfter is 500ms, fifty flushes: a healthy node would have
+// to miss all of them (a scheduling stall of half a second) to turn a beat
+// away, so a loaded machine does not fail the test; it watches three such
+// windows.
 func TestFlusher_IdleHealthFollowsLeaderKnowledge(t *testing.T) {
+	const flush, unhealthy = 10 * time.Millisecond, 500 * time.Millisecond
 	leader := newNode(t, true, func(o *transport.Options) {
-		o.FlushInterval = 10 * time.Millisecond
-		o.IntakeUnhealthyAfter = 100 * time.Millisecond
+		o.FlushInterval = flush
+		o.IntakeUnhealthyAfter = unhealthy
 	})
 	_, key := leader.register(t, "m1")
 	leader.runFlusher(t)
-	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+	for end := time.Now().Add(3 * unhealthy); time.Now().Before(end); {
 		if r := leader.beat(t, key, ""); r.status != http.StatusAccepted {
 			t.Fatalf("leader turned a beat away while healthy: %d %s", r.status, r.raw)
 		}
 		time.Sleep(20 * time.Millisecond) // pacing only
 	}
 
+	created := time.Now() // the orphan last reached a leader no sooner
 	orphan := newNode(t, false, func(o *transport.Options) {
-		o.FlushInterval = 10 * time.Millisecond
-		o.IntakeUnhealthyAfter = 100 * time.Millisecond
+		o.FlushInterval = flush
+		o.IntakeUnhealthyAfter = unhealthy
 	})
 	orphan.cons.leader.Store(true)
 	_, okey := orphan.register(t, "m1")
 	orphan.cons.leader.Store(false)
 	orphan.runFlusher(t)
-	eventually(t, 5*time.Second, "leaderless node to answer 503", func() bool {
+	eventually(t, 10*unhealthy, "leaderless node to answer 503", func() bool {
 		return orphan.beat(t, okey, "").status == http.StatusServiceUnavailable
 	})
+	if d := time.Since(created); d < unhealthy {
+		t.Errorf("the leaderless node turned agents away after %s, before IntakeUnhealthyAfter (%s)", d, unhealthy)
+	}
 }
 
 // A node that reaches the leader on every flush must never turn agents away,
@@ -374,14 +384,15 @@ func TestFlusher_IdleHealthFollowsLeaderKnowledge(t *testing.T) {
 // operator may set -heartbeat-flush-interval 5s while the intake default
 // stays 3s).
 func TestFlusher_ConnectedNodeNeverFlapsUnhealthy(t *testing.T) {
+	const flush = 300 * time.Millisecond
 	n := newNode(t, true, func(o *transport.Options) {
-		o.FlushInterval = 300 * time.Millisecond
-		o.IntakeUnhealthyAfter = 100 * time.Millisecond
+		o.FlushInterval = flush
+		o.IntakeUnhealthyAfter = flush / 3 // shorter than a flush; the node raises it
 	})
 	_, key := n.register(t, "m1")
 	n.runFlusher(t)
 	rejected, total := 0, 0
-	for end := time.Now().Add(time.Second); time.Now().Before(end); total++ {
+	for end := time.Now().Add(4 * flush); time.Now().Before(end); total++ {
 		if r := n.beat(t, key, ""); r.status != http.StatusAccepted {
 			rejected++
 		}
@@ -394,10 +405,14 @@ func TestFlusher_ConnectedNodeNeverFlapsUnhealthy(t *testing.T) {
 
 // The heartbeat path never waits for Raft: a slow commit does not slow
 // agents down.
+//
+// A commit takes 2s here; a beat that waited for it would take at least
+// the rest of it, so the bound is half of it, far from any HTTP round trip.
 func TestHeartbeat_DoesNotWaitForRaft(t *testing.T) {
+	const applyDelay = 2 * time.Second
 	n := newNode(t, true, func(o *transport.Options) { o.FlushInterval = 10 * time.Millisecond })
 	_, key := n.register(t, "m1")
-	n.cons.setApplyDelay(500 * time.Millisecond)
+	n.cons.setApplyDelay(applyDelay)
 	n.runFlusher(t)
 	if r := n.beat(t, key, ""); r.status != http.StatusAccepted {
 		t.Fatalf("beat: %d", r.status)
@@ -408,7 +423,7 @@ func TestHeartbeat_DoesNotWaitForRaft(t *testing.T) {
 	if r := n.beat(t, key, ""); r.status != http.StatusAccepted {
 		t.Fatalf("beat during a slow commit: %d", r.status)
 	}
-	if d := time.Since(start); d > 300*time.Millisecond {
-		t.Errorf("heartbeat took %s while a Raft commit was in progress", d)
+	if d := time.Since(start); d > applyDelay/2 {
+		t.Errorf("heartbeat took %s while a Raft commit of %s was in progress", d, applyDelay)
 	}
 }

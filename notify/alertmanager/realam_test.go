@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lunasentri/lunasentri/internal/testenv"
 	"github.com/lunasentri/lunasentri/notify"
 	"github.com/lunasentri/lunasentri/notify/alertmanager"
 )
@@ -32,7 +33,7 @@ func amBinary(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("prometheus-alertmanager is not installed (make tools)")
+	testenv.MissingCapability(t, "prometheus-alertmanager is not installed (make tools)")
 	return ""
 }
 
@@ -345,7 +346,7 @@ func TestRealAlertmanager_RepostsKeepItFiring(t *testing.T) {
 func TestShippedConfig_ChecksAndRoutes(t *testing.T) {
 	amtool, err := exec.LookPath("amtool")
 	if err != nil {
-		t.Skip("amtool is not installed (make tools)")
+		testenv.MissingCapability(t, "amtool is not installed (make tools)")
 	}
 	cfg := filepath.Join("..", "..", "configs", "alertmanager.yml")
 	if out, err := exec.Command(amtool, "check-config", cfg).CombinedOutput(); err != nil {

@@ -280,12 +280,17 @@ func (tc *testCluster) register(i int, name string, extra map[string]any) string
 	return out.APIKey
 }
 
+// machine is the machine as node i knows it; the zero value when node i
+// answers 404 (not registered there, or not yet), and any other answer
+// fails the test.
 func (tc *testCluster) machine(i int, name string) machineJSON {
 	tc.t.Helper()
 	var out struct {
 		Machine machineJSON `json:"machine"`
 	}
-	call(tc.t, "GET", tc.url(i)+"/v1/machines/"+name, testToken, nil, &out)
+	if code := call(tc.t, "GET", tc.url(i)+"/v1/machines/"+name, testToken, nil, &out); code != http.StatusOK && code != http.StatusNotFound {
+		tc.t.Fatalf("GET machine %s on node %d = %d, want 200 or 404", name, i, code)
+	}
 	return out.Machine
 }
 
@@ -294,7 +299,7 @@ func (tc *testCluster) events(i int) []eventJSON {
 	var out struct {
 		Events []eventJSON `json:"events"`
 	}
-	call(tc.t, "GET", tc.url(i)+"/v1/events?limit=1000", testToken, nil, &out)
+	getJSON(tc.t, tc.url(i)+"/v1/events?limit=1000", &out)
 	return out.Events
 }
 

@@ -25,7 +25,7 @@ func (tc *testCluster) members(i int) map[string]memberJSON {
 	var out struct {
 		Members []memberJSON `json:"members"`
 	}
-	call(tc.t, "GET", tc.url(i)+"/v1/cluster/members", testToken, nil, &out)
+	getJSON(tc.t, tc.url(i)+"/v1/cluster/members", &out)
 	m := map[string]memberJSON{}
 	for _, mb := range out.Members {
 		m[mb.ID] = mb
@@ -42,7 +42,7 @@ type raftJSON struct {
 
 func (tc *testCluster) raftServers(i int) map[string]string {
 	var out raftJSON
-	call(tc.t, "GET", tc.url(i)+"/v1/cluster/raft", testToken, nil, &out)
+	getJSON(tc.t, tc.url(i)+"/v1/cluster/raft", &out)
 	m := map[string]string{}
 	for _, s := range out.Servers {
 		m[s.ID] = s.Suffrage

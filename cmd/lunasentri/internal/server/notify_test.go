@@ -166,11 +166,15 @@ func (h *hookReceiver) accepted() map[string]int {
 
 // tgMsg is one sendMessage call the Telegram stand-in saw.
 type tgMsg struct {
-	ChatID    string `json:"chat_id"`
-	Text      string `json:"text"`
-	ParseMode string `json:"parse_mode"`
-	Status    int    `json:"-"`
+	ChatID    string    `json:"chat_id"`
+	Text      string    `json:"text"`
+	ParseMode string    `json:"parse_mode"`
+	Status    int       `json:"-"`
+	At        time.Time `json:"-"` // when the stand-in got it
 }
+
+// tgRetryAfter is the parameters.retry_after the stand-in's 429 asks for.
+const tgRetryAfter = time.Second
 
 // tgStandin serves POST /bot<TOKEN>/sendMessage like the Bot API and can
 // answer 429 with parameters.retry_after.
@@ -190,7 +194,7 @@ func newTgStandin(t *testing.T) *tgStandin {
 			fmt.Fprint(w, `{"ok":false,"error_code":404,"description":"Not Found"}`)
 			return
 		}
-		msg := tgMsg{Status: http.StatusOK}
+		msg := tgMsg{Status: http.StatusOK, At: time.Now()}
 		_ = json.NewDecoder(r.Body).Decode(&msg)
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -201,7 +205,8 @@ func newTgStandin(t *testing.T) *tgStandin {
 		s.msgs = append(s.msgs, msg)
 		w.WriteHeader(msg.Status)
 		if msg.Status == http.StatusTooManyRequests {
-			fmt.Fprint(w, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1","parameters":{"retry_after":1}}`)
+			secs := int(tgRetryAfter / time.Second)
+			fmt.Fprintf(w, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after %d","parameters":{"retry_after":%d}}`, secs, secs)
 			return
 		}
 		fmt.Fprintf(w, `{"ok":true,"result":{"message_id":%d}}`, len(s.msgs))
@@ -248,7 +253,7 @@ func (tc *testCluster) settledEvents(i, n int, timeout time.Duration) []notifEve
 		var out struct {
 			Events []notifEvent `json:"events"`
 		}
-		call(tc.t, "GET", tc.url(i)+"/v1/events?limit=1000", testToken, nil, &out)
+		getJSON(tc.t, tc.url(i)+"/v1/events?limit=1000", &out)
 		evs = out.Events
 		if len(evs) != n {
 			return false
@@ -462,6 +467,12 @@ func TestNotify_TransitionsReachMatchingChannelsOnceWithStableDeliveryID(t *test
 	msgs := tg.messages()
 	if len(msgs) != tgAttempts || len(msgs) != 3 || msgs[0].Status != http.StatusTooManyRequests {
 		t.Fatalf("telegram saw %d messages (%+v), events record %d attempts; want a 429 then two", len(msgs), msgs, tgAttempts)
+	}
+	// The 429 held the chat for retry_after: nothing reached it sooner.
+	if wait := msgs[1].At.Sub(msgs[0].At); wait < tgRetryAfter {
+		t.Errorf("the message after the 429 came %s later, want at least the retry_after of %s", wait, tgRetryAfter)
+	} else {
+		t.Logf("the 429 held the chat for %s (retry_after %s)", wait.Round(time.Millisecond), tgRetryAfter)
 	}
 	var sent []string
 	for _, m := range msgs[1:] {
