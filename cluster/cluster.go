@@ -26,6 +26,8 @@ type Cluster struct {
 	store     *raftboltdb.BoltStore
 	snaps     *raft.FileSnapshotStore
 	transport *raft.NetworkTransport
+	watcher   *watchingTransport
+	commits   commitWatch
 	notifyCh  chan bool
 
 	gossip   *memberlist.Memberlist
@@ -121,8 +123,10 @@ func (c *Cluster) startRaft() error {
 		store.Close()
 		return fmt.Errorf("check raft state: %w", err)
 	}
-	r, err := raft.NewRaft(cfg, c.opts.FSM, logs, store, snaps, unpipelinedTransport{trans})
+	c.watcher = newWatchingTransport(unpipelinedTransport{trans}, &c.commits)
+	r, err := raft.NewRaft(cfg, c.opts.FSM, logs, store, snaps, c.watcher)
 	if err != nil {
+		c.watcher.close()
 		trans.Close()
 		store.Close()
 		return fmt.Errorf("start raft: %w", err)
@@ -136,6 +140,9 @@ func (c *Cluster) closeRaft() {
 		if err := c.raft.Shutdown().Error(); err != nil {
 			c.logger.Warn("raft shutdown", "error", err)
 		}
+	}
+	if c.watcher != nil {
+		c.watcher.close()
 	}
 	if c.transport != nil {
 		c.transport.Close()

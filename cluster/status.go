@@ -62,25 +62,6 @@ func (c *Cluster) HTTPAddrOf(id string) (string, bool) {
 	return e.meta.HTTPAddr, true
 }
 
-// Ready reports whether this node knows a leader and has applied the log up
-// to the commit index it last heard of. A follower that has not heard from
-// the leader within maxSilence is not ready, even if it still names one.
-func (c *Cluster) Ready(maxSilence time.Duration) (bool, string) {
-	_, lid := c.raft.LeaderWithID()
-	if lid == "" {
-		return false, "no leader known"
-	}
-	if c.raft.State() != raft.Leader {
-		if lc := c.raft.LastContact(); lc.IsZero() || time.Since(lc) > maxSilence {
-			return false, "no recent contact with the leader"
-		}
-	}
-	if applied, commit := c.raft.AppliedIndex(), c.raft.CommitIndex(); applied < commit {
-		return false, "applying log"
-	}
-	return true, ""
-}
-
 // Member is one server as gossip and Raft see it (GET /v1/cluster/members).
 type Member struct {
 	ID           string

@@ -18,6 +18,14 @@ var (
 	ErrLimit = errors.New("limit reached")
 	// ErrBadCommand: the command could not be decoded or is invalid (400).
 	ErrBadCommand = errors.New("invalid command")
+
+	// Issue 11 (tokens).
+	// ErrTokenNotFound: no token with that id (404).
+	ErrTokenNotFound = errors.New("token not found")
+	// ErrTokenExists: a token with that id, name or secret exists (409).
+	ErrTokenExists = errors.New("token already exists")
+	// ErrBadSnapshot: a snapshot decodes but its content is inconsistent.
+	ErrBadSnapshot = errors.New("inconsistent snapshot")
 )
 
 var errorsByCode = map[string]error{
@@ -27,6 +35,8 @@ var errorsByCode = map[string]error{
 	"channel_not_found": ErrChannelNotFound,
 	"limit":             ErrLimit,
 	"bad_command":       ErrBadCommand,
+	"token_not_found":   ErrTokenNotFound, // issue 11
+	"token_exists":      ErrTokenExists,   // issue 11
 }
 
 // ErrorCode names a sentinel error for the wire; "" for nil or unknown errors.

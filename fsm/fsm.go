@@ -48,6 +48,7 @@ type ApplyResult struct {
 	Machine *Machine // register, rotate
 	Channel *Channel // create channel
 	Events  []string // ids of events the command created
+	Token   *Token   // issue 11: create/delete token (no hash)
 }
 
 // FSM is the replicated state machine. Apply runs on one goroutine (Raft's);
@@ -69,6 +70,8 @@ type FSM struct {
 
 	keys      *keyIndex
 	labelSets map[string]*labelSet // interned label sets, by labelKey
+
+	tokens tokenState // issue 11: API tokens (hashes only)
 }
 
 // New returns an empty FSM.
@@ -101,6 +104,7 @@ func (f *FSM) reset() {
 	f.statusCount = map[Status]int{StatusUnknown: 0, StatusOnline: 0, StatusOffline: 0}
 	f.counters = Counters{}
 	f.labelSets = make(map[string]*labelSet)
+	f.tokens.reset() // issue 11
 }
 
 // effects collects what observers must hear once the lock is released.
@@ -208,6 +212,9 @@ func (f *FSM) applyCommand(index uint64, data []byte, fx *effects) *ApplyResult 
 		}
 		return f.recordDeliveries(c, fx)
 	default:
+		if res, ok := f.applySecurity(CommandType(data[0]), body); ok { // issue 11
+			return res
+		}
 		// An entry from a newer version: refuse loudly rather than guess.
 		return &ApplyResult{Err: fmt.Errorf("%w: unknown command type %d", ErrBadCommand, data[0])}
 	}

@@ -35,6 +35,7 @@ type snapshot struct {
 	machines []Machine
 	channels []Channel
 	events   []Event
+	tokens   []Token // issue 11
 }
 
 // Snapshot implements raft.FSM: a cheap copy under the read lock.
@@ -58,6 +59,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	for _, id := range f.order {
 		s.events = append(s.events, copyEvent(f.events[id]))
 	}
+	s.tokens = f.snapshotTokens() // issue 11
 	return s, nil
 }
 
@@ -100,6 +102,9 @@ func (s *snapshot) encode(w io.Writer) error {
 			return fmt.Errorf("write snapshot event: %w", err)
 		}
 	}
+	if err := encodeTokens(enc, s.tokens); err != nil { // issue 11
+		return err
+	}
 	return bw.Flush()
 }
 
@@ -138,6 +143,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	// Issue 11: optional sections after the events, then the semantic
+	// checks, all before anything is swapped in.
+	extra, err := decodeExtra(dec)
+	if err != nil {
+		return err
+	}
+	if err := f.validateSnapshot(machines, channels, events, extra); err != nil {
+		return err
+	}
 
 	f.mu.Lock()
 	f.reset()
@@ -168,6 +182,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			}
 		}
 	}
+	f.installExtra(extra) // issue 11
 	f.mu.Unlock()
 	if f.opts.Observer != nil {
 		f.opts.Observer.Restored()
