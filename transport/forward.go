@@ -32,6 +32,7 @@ type applyAnswer struct {
 	Error   string       `json:"error,omitempty"`
 	Machine *fsm.Machine `json:"machine,omitempty"`
 	Channel *fsm.Channel `json:"channel,omitempty"`
+	Token   *fsm.Token   `json:"token,omitempty"` // issue 11
 }
 
 // leaderWait bounds how long a write waits for a leader during an election
@@ -87,7 +88,7 @@ func (a *API) proposeOnce(ctx context.Context, cmd []byte) (*fsm.ApplyResult, er
 	if err := a.opts.Consensus.WaitForIndex(wctx, ans.Index); err != nil {
 		a.logger.Warn("forwarded write not yet applied locally", "index", ans.Index, "error", err)
 	}
-	return &fsm.ApplyResult{Err: fsm.ErrorFromCode(ans.Code, ans.Error), Machine: ans.Machine, Channel: ans.Channel}, nil
+	return &fsm.ApplyResult{Err: fsm.ErrorFromCode(ans.Code, ans.Error), Machine: ans.Machine, Channel: ans.Channel, Token: ans.Token}, nil
 }
 
 func asApplyResult(v any) *fsm.ApplyResult {
@@ -108,7 +109,7 @@ func (a *API) callLeaderWith(ctx context.Context, client *http.Client, path, con
 	if !ok || addr == "" {
 		return errNoLeader
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.LeaderScheme+"://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -170,7 +171,7 @@ func (a *API) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar := asApplyResult(res)
-	ans := applyAnswer{Index: index, Machine: ar.Machine, Channel: ar.Channel}
+	ans := applyAnswer{Index: index, Machine: ar.Machine, Channel: ar.Channel, Token: ar.Token}
 	if ar.Err != nil {
 		ans.Code, ans.Error = fsm.ErrorCode(ar.Err), ar.Err.Error()
 	}
@@ -183,6 +184,8 @@ func (a *API) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 func forwardableCommand(t fsm.CommandType) bool {
 	switch t {
 	case fsm.CmdRegisterMachine, fsm.CmdDeleteMachine, fsm.CmdRotateKey, fsm.CmdCreateChannel, fsm.CmdDeleteChannel:
+		return true
+	case fsm.CmdCreateToken, fsm.CmdDeleteToken: // issue 11
 		return true
 	}
 	return false

@@ -24,9 +24,9 @@ func (a *API) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if tooLarge(w, r, a.opts.MaxHeartbeatBody) {
 		return
 	}
-	id, ok := a.opts.FSM.Authenticate(bearer(r))
-	if !ok {
-		writeError(w, http.StatusUnauthorized, "unknown or rotated machine key")
+	id, st, msg := a.authenticateMachine(r.Context(), bearer(r))
+	if st != authOK {
+		writeMachineAuthError(w, st, msg)
 		return
 	}
 	if r.ContentLength != 0 {

@@ -95,6 +95,15 @@ type Options struct {
 
 	// HTTPClient is used for calls to the leader; default has a 10s timeout.
 	HTTPClient *http.Client
+
+	// Issue 11. LeaderLookupRate and LeaderLookupBurst bound how many
+	// credential lookups a second this node sends the leader for keys and
+	// tokens it does not know yet (defaults 50/s, burst 100); beyond them
+	// it answers 503. LeaderScheme is "https" when node-to-node calls use
+	// TLS (default "http").
+	LeaderLookupRate  float64
+	LeaderLookupBurst int
+	LeaderScheme      string
 }
 
 // Defaults.
@@ -149,6 +158,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.LeaderLookupRate <= 0 {
+		o.LeaderLookupRate = DefaultLeaderLookupRate
+	}
+	if o.LeaderLookupBurst <= 0 {
+		o.LeaderLookupBurst = DefaultLeaderLookupBurst
+	}
+	if o.LeaderScheme == "" {
+		o.LeaderScheme = "http"
 	}
 	if o.ValidateChannel == nil {
 		o.ValidateChannel = func(fsm.Channel) error { return nil }
