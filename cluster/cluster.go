@@ -28,6 +28,7 @@ type Cluster struct {
 	transport *raft.NetworkTransport
 	watcher   *watchingTransport
 	commits   commitWatch
+	tracker   *trackingFSM
 	notifyCh  chan bool
 
 	gossip   *memberlist.Memberlist
@@ -124,7 +125,8 @@ func (c *Cluster) startRaft() error {
 		return fmt.Errorf("check raft state: %w", err)
 	}
 	c.watcher = newWatchingTransport(unpipelinedTransport{trans}, &c.commits)
-	r, err := raft.NewRaft(cfg, c.opts.FSM, logs, store, snaps, c.watcher)
+	c.tracker = &trackingFSM{FSM: c.opts.FSM}
+	r, err := raft.NewRaft(cfg, c.tracker, logs, store, snaps, c.watcher)
 	if err != nil {
 		c.watcher.close()
 		trans.Close()

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"io"
+	"sync/atomic"
 	"sync"
 	"time"
 
@@ -39,9 +41,11 @@ func (w *commitWatch) saw(idx uint64) {
 	w.mu.Unlock()
 }
 
-// check reports whether applied has reached the leader's commit index as
-// first learned since the node was last behind.
-func (w *commitWatch) check(applied uint64) (bool, string) {
+// check reports whether the node has applied the leader's commit index as
+// first learned since the node was last behind. raftApplied is Raft's
+// applied index, which runs ahead of the FSM while entries wait in Raft's
+// FSM queue; fsmCaughtUp confirms the FSM itself holds what Raft dispatched.
+func (w *commitWatch) check(raftApplied uint64, fsmCaughtUp func(target uint64) bool) (bool, string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.caughtUp {
@@ -50,8 +54,8 @@ func (w *commitWatch) check(applied uint64) (bool, string) {
 	if w.target == 0 {
 		return false, "waiting to learn the leader's commit index"
 	}
-	if applied < w.target {
-		return false, fmt.Sprintf("catching up: applied %d of the leader's commit index %d", applied, w.target)
+	if raftApplied < w.target || !fsmCaughtUp(w.target) {
+		return false, fmt.Sprintf("catching up: applied %d of the leader's commit index %d", raftApplied, w.target)
 	}
 	w.caughtUp = true
 	return true, ""
@@ -127,7 +131,7 @@ func (c *Cluster) Ready(maxSilence time.Duration) (bool, string) {
 			c.commits.reset()
 			return false, "no recent contact with the leader"
 		}
-		if ok, why := c.commits.check(applied); !ok {
+		if ok, why := c.commits.check(applied, c.fsmHolds); !ok {
 			return false, why
 		}
 	}
@@ -137,14 +141,50 @@ func (c *Cluster) Ready(maxSilence time.Duration) (bool, string) {
 	return true, ""
 }
 
-// CaughtUp reports whether this follower has applied the leader's commit
-// index as learned since it started (always true on the leader). The API
-// uses it to decide whether "unknown key" may be trusted.
-func (c *Cluster) CaughtUp() bool {
-	ok, _ := c.Ready(readyCheckSilence)
-	return ok
+// trackingFSM notes the index of the last command the FSM applied, and
+// whether a snapshot was restored since: Raft's AppliedIndex counts entries
+// as applied once they are queued for the FSM, not once applied.
+type trackingFSM struct {
+	raft.FSM
+	applied  atomic.Uint64
+	restored atomic.Bool
 }
 
-// readyCheckSilence is CaughtUp's tolerance for leader silence: a few
-// heartbeat timeouts.
-const readyCheckSilence = 3 * time.Second
+func (t *trackingFSM) Apply(l *raft.Log) any {
+	res := t.FSM.Apply(l)
+	t.applied.Store(l.Index)
+	t.restored.Store(false)
+	return res
+}
+
+func (t *trackingFSM) Restore(rc io.ReadCloser) error {
+	err := t.FSM.Restore(rc)
+	if err == nil {
+		t.restored.Store(true)
+	}
+	return err
+}
+
+// fsmHolds reports whether the FSM has applied every command up to target:
+// the last command entry at or below target (found by walking back through
+// the log; noops and barriers never reach the FSM) is at most the FSM's
+// applied index. After a snapshot restore the FSM holds what Raft says.
+func (c *Cluster) fsmHolds(target uint64) bool {
+	if c.tracker == nil || c.tracker.restored.Load() {
+		return true
+	}
+	applied := c.tracker.applied.Load()
+	if applied >= target {
+		return true
+	}
+	var l raft.Log
+	for idx, n := target, 0; idx > applied && n < 256; idx, n = idx-1, n+1 {
+		if err := c.store.GetLog(idx, &l); err != nil {
+			return true // compacted into a snapshot the FSM restored
+		}
+		if l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
+}

@@ -162,11 +162,13 @@ func Start(opts Options) (*Node, error) {
 		n.abort(ln)
 		return nil, err
 	}
-	obs.monitor, obs.dispatcher = n.Monitor, n.Dispatcher
+	obs.monitor.Store(n.Monitor)
+	obs.dispatcher.Store(n.Dispatcher)
 	// After a restore the leader's deadlines and outbox view are stale:
 	// restart leader work from the new state (asynchronously: Restore runs
 	// on Raft's FSM goroutine, which leader work may be waiting on).
-	obs.restored = func() { go n.Cluster.RestartLeaderWork() }
+	restored := func() { go n.Cluster.RestartLeaderWork() }
+	obs.restored.Store(&restored)
 	leaderWork = n.leaderWork
 
 	n.API, err = transport.New(transport.Options{
