@@ -111,7 +111,18 @@ func (c *Cluster) startRaft() error {
 		store.Close()
 		return fmt.Errorf("raft advertise address: %w", err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(c.opts.RaftBind, adv, 3, 10*time.Second, c.logger.Named("raft-net"))
+	var trans *raft.NetworkTransport
+	if c.opts.RaftTLS != nil {
+		// Issue 11: mutual TLS between servers.
+		layer, lerr := newTLSStreamLayer(c.opts.RaftBind, adv, c.opts.RaftTLS, c.opts.RaftTLSClient)
+		if lerr != nil {
+			store.Close()
+			return fmt.Errorf("raft transport: %w", lerr)
+		}
+		trans = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, c.logger.Named("raft-net"))
+	} else {
+		trans, err = raft.NewTCPTransportWithLogger(c.opts.RaftBind, adv, 3, 10*time.Second, c.logger.Named("raft-net"))
+	}
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("raft transport: %w", err)

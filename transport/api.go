@@ -131,6 +131,10 @@ func (a *API) internal(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "cluster secret required")
 			return
 		}
+		if a.opts.RequirePeerCert && !peerCertificate(r) { // issue 11
+			writeError(w, http.StatusUnauthorized, "a server certificate is required")
+			return
+		}
 		h(w, r)
 	}
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -327,4 +328,19 @@ func (l *leaderLookup) forget() {
 	l.mu.Lock()
 	clear(l.cache)
 	l.mu.Unlock()
+}
+
+// peerCertificate reports whether the request came over TLS with a client
+// certificate the server verified and that carries the server usage (a
+// node, not an agent or the CLI).
+func peerCertificate(r *http.Request) bool {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return false
+	}
+	for _, u := range r.TLS.VerifiedChains[0][0].ExtKeyUsage {
+		if u == x509.ExtKeyUsageServerAuth {
+			return true
+		}
+	}
+	return false
 }

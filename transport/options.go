@@ -104,6 +104,9 @@ type Options struct {
 	LeaderLookupRate  float64
 	LeaderLookupBurst int
 	LeaderScheme      string
+	// RequirePeerCert: internal endpoints also require a verified client
+	// certificate with the server usage (TLS clusters).
+	RequirePeerCert bool
 }
 
 // Defaults.

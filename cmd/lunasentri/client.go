@@ -25,6 +25,7 @@ type apiFlags struct {
 	address string
 	token   string
 	json    bool
+	tls     *tlsClientFlags // issue 11
 }
 
 func addAPIFlags(fs *flag.FlagSet) *apiFlags {
@@ -32,6 +33,7 @@ func addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	fs.StringVar(&f.address, "address", "", "node HTTP API URL (env LUNASENTRI_ADDR, default "+defaultAddress+")")
 	fs.StringVar(&f.token, "token", "", "admin token (env LUNASENTRI_ADMIN_TOKEN)")
 	fs.BoolVar(&f.json, "json", false, "print the raw JSON answer")
+	f.tls = addTLSClientFlags(fs) // issue 11
 	return f
 }
 
@@ -65,7 +67,11 @@ func (c *cli) client(f *apiFlags, needToken bool) (*apiClient, error) {
 	if needToken && token == "" {
 		return nil, usageErrorf("-token (or LUNASENTRI_ADMIN_TOKEN) is required")
 	}
-	return &apiClient{base: strings.TrimRight(addr, "/"), token: token, http: c.httpClient}, nil
+	hc, _, err := c.tlsHTTPClient(f.tls, c.httpClient) // issue 11
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{base: strings.TrimRight(addr, "/"), token: token, http: hc}, nil
 }
 
 func firstNonEmpty(vals ...string) string {

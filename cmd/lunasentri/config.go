@@ -55,6 +55,12 @@ type serverConfig struct {
 	MaxEvents int
 	LogLevel  string
 	LogJSON   bool
+
+	// Issue 11: TLS.
+	TLSCert           string
+	TLSKey            string
+	TLSCA             string
+	TLSVerifyIncoming bool
 }
 
 // defaultServerConfig holds the defaults from DESIGN.md. hostname is the
@@ -130,6 +136,11 @@ func serverSettings() []setting {
 		{"per-machine-metrics", "per_machine_metrics", "", kindBool, "add lunasentri_machine_up{machine} to /metrics (one series per machine: small fleets only)", func(c *serverConfig) any { return &c.PerMachineMetrics }},
 		{"log-level", "log_level", "", kindLogLevel, "`LEVEL`: trace, debug, info, warn or error (default info)", func(c *serverConfig) any { return &c.LogLevel }},
 		{"log-json", "log_json", "", kindBool, "log in JSON", func(c *serverConfig) any { return &c.LogJSON }},
+		// Issue 11: TLS.
+		{"tls-cert", "tls_cert", "", kindString, "`FILE`: this server's certificate (PEM); with -tls-key and -tls-ca turns TLS on for the API, Raft and node-to-node calls", func(c *serverConfig) any { return &c.TLSCert }},
+		{"tls-key", "tls_key", "", kindString, "`FILE`: the private key of -tls-cert (PEM)", func(c *serverConfig) any { return &c.TLSKey }},
+		{"tls-ca", "tls_ca", "", kindString, "`FILE`: the cluster CA (PEM); peers and client certificates must be signed by it", func(c *serverConfig) any { return &c.TLSCA }},
+		{"tls-verify-incoming", "tls_verify_incoming", "", kindBool, "also require client certificates signed by -tls-ca on the API", func(c *serverConfig) any { return &c.TLSVerifyIncoming }},
 	}
 }
 
@@ -217,6 +228,16 @@ func (c serverConfig) validate(hostname string) error {
 		return errors.New("-data-dir is required")
 	case c.AdminToken == "":
 		return errors.New("-admin-token (or LUNASENTRI_ADMIN_TOKEN) is required")
+	}
+	// Issue 11: TLS is all or nothing, and needs encrypted gossip.
+	anyTLS := c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != ""
+	switch {
+	case anyTLS && (c.TLSCert == "" || c.TLSKey == "" || c.TLSCA == ""):
+		return errors.New("TLS needs all of -tls-cert, -tls-key and -tls-ca")
+	case c.TLSVerifyIncoming && !anyTLS:
+		return errors.New("-tls-verify-incoming needs -tls-cert, -tls-key and -tls-ca")
+	case anyTLS && c.GossipKey == "":
+		return errors.New("with TLS on, a gossip key is required (-gossip-key or LUNASENTRI_GOSSIP_KEY; lunasentri keygen makes one)")
 	}
 	return nil
 }

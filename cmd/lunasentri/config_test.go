@@ -266,6 +266,7 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		ClusterSecret: "s", TelegramBotToken: "tg", TelegramAPIURL: "http://tg", MaxEvents: 4,
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
 		PerMachineMetrics: true,
+		TLSCert:           "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem", TLSVerifyIncoming: true,
 	}
 	logger := hclog.NewNullLogger()
 	got := buildServerOptions(cfg, logger)
@@ -276,7 +277,8 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		ClusterSecret: "s", TelegramBotToken: "tg", TelegramAPIURL: "http://tg", MaxEvents: 4,
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
 		PerMachineMetrics: true,
-		Version:           version, Revision: revision, Logger: logger,
+		TLSCert:           "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem", TLSVerifyIncoming: true,
+		Version: version, Revision: revision, Logger: logger,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

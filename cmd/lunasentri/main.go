@@ -46,7 +46,8 @@ Cluster:
   dev         run a three-node cluster on loopback with a throwaway data dir
   agent       send heartbeats for this machine
 
-Operate (talk to any node; -address / LUNASENTRI_ADDR, -token / LUNASENTRI_ADMIN_TOKEN, -json):
+Operate (talk to any node; -address / LUNASENTRI_ADDR, -token / LUNASENTRI_ADMIN_TOKEN, -json,
+-ca-cert / LUNASENTRI_CACERT, -client-cert, -client-key for https):
   machines    list | show NAME | register NAME | delete NAME | rotate-key NAME
   channels    list | add webhook NAME | add telegram NAME | delete NAME | test NAME
   events      recent transitions, newest first
@@ -57,9 +58,11 @@ Cluster operations (same flags):
   raft        list-peers | remove-peer ID
   leave       take the node at -address out of the cluster; it shuts down
   snapshot    save FILE | restore FILE (backup and restore of the whole state)
+  token       create NAME -role read|write|admin | list | revoke ID (API tokens)
 
 Other:
   keygen      print a new gossip encryption key for -gossip-key
+  tls         ca create | cert create (a private CA and certificates for TLS)
   version     print the version
   help        print this help (help COMMAND for a command's flags)
 
@@ -172,6 +175,10 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.cmdSnapshot(ctx, rest)
 	case "keygen":
 		return c.cmdKeygen(ctx, rest)
+	case "tls": // issue 11
+		return c.cmdTLS(ctx, rest)
+	case "token", "tokens": // issue 11
+		return c.cmdToken(ctx, rest)
 	case "version", "-version", "--version":
 		fmt.Fprintln(c.stdout, versionString())
 		return nil

@@ -93,12 +93,18 @@ func Start(opts Options) (*Node, error) {
 	obs := &observer{}
 	n.FSM = fsm.New(fsm.Options{MaxEvents: opts.MaxEvents, Observer: obs})
 
+	sec, err := newSecurity(opts)
+	if err != nil {
+		return nil, err
+	}
+
 	// The HTTP listener opens first so a port clash fails before Raft
 	// touches the data dir.
 	ln, err := net.Listen("tcp", opts.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.HTTPAddr, err)
 	}
+	ln = sec.wrapListener(ln)
 
 	var leaderWork func(context.Context)
 	late := &lateMetrics{}
@@ -118,7 +124,9 @@ func Start(opts Options) (*Node, error) {
 		GossipKey:           gossipKey,
 		ServerStabilization: opts.ServerStabilization,
 		DeadServerCleanup:   opts.DeadServerCleanup,
-		ProbeServer:         probeServer(&http.Client{Timeout: 2 * time.Second}),
+		ProbeServer:         probeServer(sec.peerClient(2*time.Second), sec.scheme),
+		RaftTLS:             sec.raftServer(),
+		RaftTLSClient:       sec.raftClient(),
 	})
 	if err != nil {
 		ln.Close()
@@ -187,6 +195,10 @@ func Start(opts Options) (*Node, error) {
 		Metrics:            n.Metrics.Handler(),
 		HeartbeatsReceived: n.Metrics.HeartbeatsReceived,
 		ObserveFlush:       n.Metrics.ObserveFlush,
+		// Issue 11: node-to-node calls over mutual TLS when it is on.
+		HTTPClient:      sec.peerClient(10 * time.Second),
+		LeaderScheme:    sec.scheme,
+		RequirePeerCert: sec.tls != nil,
 	})
 	if err != nil {
 		n.abort(ln)

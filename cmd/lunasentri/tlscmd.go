@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lunasentri/lunasentri/tlsutil"
+)
+
+// Issue 11: TLS for clients (agent, CLI) and the `tls` helpers.
+
+// tlsClientFlags are -ca-cert, -client-cert and -client-key.
+type tlsClientFlags struct {
+	caCert, clientCert, clientKey string
+}
+
+func addTLSClientFlags(fs *flag.FlagSet) *tlsClientFlags {
+	f := &tlsClientFlags{}
+	fs.StringVar(&f.caCert, "ca-cert", "", "`FILE`: CA certificate to trust for https:// servers (env LUNASENTRI_CACERT)")
+	fs.StringVar(&f.clientCert, "client-cert", "", "`FILE`: client certificate, for servers run with -tls-verify-incoming (env LUNASENTRI_CLIENT_CERT)")
+	fs.StringVar(&f.clientKey, "client-key", "", "`FILE`: the private key of -client-cert (env LUNASENTRI_CLIENT_KEY)")
+	return f
+}
+
+// httpClient returns base unchanged when no TLS setting is given, else a
+// client with the CA and client certificate.
+func (c *cli) tlsHTTPClient(f *tlsClientFlags, base *http.Client) (*http.Client, bool, error) {
+	ca := firstNonEmpty(f.caCert, c.env("LUNASENTRI_CACERT"))
+	cert := firstNonEmpty(f.clientCert, c.env("LUNASENTRI_CLIENT_CERT"))
+	key := firstNonEmpty(f.clientKey, c.env("LUNASENTRI_CLIENT_KEY"))
+	if ca == "" && cert == "" && key == "" {
+		return base, false, nil
+	}
+	cfg, err := tlsutil.Client(ca, cert, key)
+	if err != nil {
+		return nil, false, usageErrorf("%v", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	timeout := 30 * time.Second
+	if base != nil {
+		timeout = base.Timeout
+	}
+	return &http.Client{Timeout: timeout, Transport: tr}, true, nil
+}
+
+const tlsUsage = `Usage: lunasentri tls <ca|cert> create [flags]
+
+  tls ca create [-dir D]
+        write a new CA: D/ca.pem and D/ca-key.pem (default D: .)
+  tls cert create -ca-dir D -name NAME [-ip IP]... [-dns NAME]... [-client] [-dir OUT]
+        write OUT/NAME.pem and OUT/NAME-key.pem signed by the CA in D (default OUT: D).
+        Server certificates (the default) are valid for localhost and 127.0.0.1 too and
+        serve both sides of server-to-server TLS; -client makes one for agents and the CLI.
+`
+
+func (c *cli) cmdTLS(_ context.Context, args []string) error {
+	if len(args) < 2 || args[1] != "create" || (args[0] != "ca" && args[0] != "cert") {
+		if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(c.stdout, tlsUsage)
+			return errHelpShown{}
+		}
+		fmt.Fprint(c.stderr, tlsUsage)
+		return usageErrorf("tls: want \"tls ca create\" or \"tls cert create\"")
+	}
+	if args[0] == "ca" {
+		fs := newFlagSet("tls ca create", "lunasentri tls ca create [-dir D]", "Writes a new CA (ca.pem, ca-key.pem). Keep ca-key.pem private.")
+		dir := fs.String("dir", ".", "output `DIR`")
+		pos, err := c.parse(fs, args[2:])
+		if err != nil {
+			return err
+		}
+		if err := wantArgs("tls ca create", pos); err != nil {
+			return err
+		}
+		cert, key, err := tlsutil.CreateCA(*dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "wrote %s and %s\n", cert, key)
+		return nil
+	}
+	fs := newFlagSet("tls cert create", "lunasentri tls cert create -ca-dir D -name NAME [-ip IP]... [-dns NAME]... [-client] [-dir OUT]",
+		"Writes a certificate signed by the CA in -ca-dir.")
+	caDir := fs.String("ca-dir", ".", "`DIR` holding ca.pem and ca-key.pem")
+	out := fs.String("dir", "", "output `DIR` (default: -ca-dir)")
+	name := fs.String("name", "", "certificate `NAME` (files NAME.pem, NAME-key.pem)")
+	client := fs.Bool("client", false, "a client certificate (agents, the CLI) instead of a server one")
+	var ips, dns listFlag
+	fs.Var(&ips, "ip", "an `IP` the certificate is valid for (repeatable)")
+	fs.Var(&dns, "dns", "a DNS `NAME` the certificate is valid for (repeatable)")
+	pos, err := c.parse(fs, args[2:])
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("tls cert create", pos); err != nil {
+		return err
+	}
+	if *name == "" {
+		return usageErrorf("tls cert create: -name is required")
+	}
+	req := tlsutil.CertRequest{CADir: *caDir, OutDir: *out, Name: *name, DNS: dns, Client: *client}
+	for _, s := range ips {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return usageErrorf("tls cert create: invalid -ip %q", s)
+		}
+		req.IPs = append(req.IPs, ip)
+	}
+	cert, key, err := tlsutil.CreateCert(req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "wrote %s and %s\n", cert, key)
+	return nil
+}
+
+// listFlag collects a repeatable flag (also comma-separated).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
