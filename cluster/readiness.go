@@ -3,8 +3,8 @@ package cluster
 import (
 	"fmt"
 	"io"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
