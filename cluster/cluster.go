@@ -46,6 +46,10 @@ type Cluster struct {
 	stopping     bool
 	// leaving is announced in gossip metadata before a graceful leave.
 	leaving atomic.Bool
+
+	// Issue 11: refused gossip claims, logged at most once a minute.
+	untrustedMu     sync.Mutex
+	untrustedLogged map[string]time.Time
 }
 
 // New opens the stores, starts Raft and gossip, and begins joining and
