@@ -61,6 +61,8 @@ type serverConfig struct {
 	TLSKey            string
 	TLSCA             string
 	TLSVerifyIncoming bool
+
+	WebhookDenyPrivate bool // issue 11
 }
 
 // defaultServerConfig holds the defaults from DESIGN.md. hostname is the
@@ -141,6 +143,7 @@ func serverSettings() []setting {
 		{"tls-key", "tls_key", "", kindString, "`FILE`: the private key of -tls-cert (PEM)", func(c *serverConfig) any { return &c.TLSKey }},
 		{"tls-ca", "tls_ca", "", kindString, "`FILE`: the cluster CA (PEM); peers and client certificates must be signed by it", func(c *serverConfig) any { return &c.TLSCA }},
 		{"tls-verify-incoming", "tls_verify_incoming", "", kindBool, "also require client certificates signed by -tls-ca on the API", func(c *serverConfig) any { return &c.TLSVerifyIncoming }},
+		{"webhook-deny-private", "webhook_deny_private", "", kindBool, "refuse webhook targets that resolve to loopback, link-local (cloud metadata), RFC 1918 or ULA addresses, checked when dialling", func(c *serverConfig) any { return &c.WebhookDenyPrivate }},
 	}
 }
 

@@ -267,6 +267,7 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
 		PerMachineMetrics: true,
 		TLSCert:           "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem", TLSVerifyIncoming: true,
+		WebhookDenyPrivate: true,
 	}
 	logger := hclog.NewNullLogger()
 	got := buildServerOptions(cfg, logger)
@@ -278,7 +279,8 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
 		PerMachineMetrics: true,
 		TLSCert:           "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem", TLSVerifyIncoming: true,
-		Version: version, Revision: revision, Logger: logger,
+		WebhookDenyPrivate: true,
+		Version:            version, Revision: revision, Logger: logger,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

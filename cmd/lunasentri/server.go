@@ -89,6 +89,7 @@ func buildServerOptions(cfg serverConfig, logger hclog.Logger) server.Options {
 		TLSKey:                 cfg.TLSKey,
 		TLSCA:                  cfg.TLSCA,
 		TLSVerifyIncoming:      cfg.TLSVerifyIncoming,
+		WebhookDenyPrivate:     cfg.WebhookDenyPrivate,
 		Version:                version,
 		Revision:               revision,
 		Logger:                 logger,

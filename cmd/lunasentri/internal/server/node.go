@@ -160,7 +160,7 @@ func Start(opts Options) (*Node, error) {
 		Outbox:     outbox{n.FSM},
 		Recorder:   recorder{n.Cluster},
 		Leadership: n.Cluster,
-		Channels:   newChannels(n.FSM, tg, opts.Version),
+		Channels:   sec.guardWebhooks(newChannels(n.FSM, tg, opts.Version)),
 		OnOutcome:  n.Metrics.NotificationOutcome,
 		ObserveDelay: func(_ string, d time.Duration) {
 			n.Metrics.NotificationDelay.Observe(d.Seconds())
@@ -183,7 +183,7 @@ func Start(opts Options) (*Node, error) {
 		Logger: opts.Logger, FSM: n.FSM, Consensus: consensus{n.Cluster},
 		AdminToken: opts.AdminToken, ClusterSecret: opts.ClusterSecret,
 		OfflineThreshold: opts.OfflineThreshold, FlushInterval: opts.HeartbeatFlushInterval,
-		ValidateChannel: validateChannel,
+		ValidateChannel: sec.validateChannel,
 		TestChannel: func(ctx context.Context, name string) error {
 			if _, err := n.FSM.Channel(name); err != nil {
 				return err

@@ -62,6 +62,9 @@ type Options struct {
 	// TLS requires a GossipKey.
 	TLSCert, TLSKey, TLSCA string
 	TLSVerifyIncoming      bool
+	// WebhookDenyPrivate refuses webhook targets that resolve to loopback,
+	// link-local, RFC 1918 or ULA addresses, checked at dial time.
+	WebhookDenyPrivate bool
 
 	// RaftConfig and GossipProbeInterval let tests shorten timeouts; nil and
 	// zero keep hashicorp's defaults.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/notify/webhook"
 	"github.com/lunasentri/lunasentri/tlsutil"
 )
 
@@ -13,6 +15,8 @@ import (
 type security struct {
 	tls    *tlsutil.Configs // nil: plain TCP
 	scheme string           // "http" or "https" for node-to-node calls
+	// denyPrivate: -webhook-deny-private.
+	denyPrivate bool
 }
 
 func (o Options) tlsFiles() tlsutil.Files {
@@ -22,13 +26,13 @@ func (o Options) tlsFiles() tlsutil.Files {
 func newSecurity(o Options) (*security, error) {
 	files := o.tlsFiles()
 	if !files.Enabled() {
-		return &security{scheme: "http"}, nil
+		return &security{scheme: "http", denyPrivate: o.WebhookDenyPrivate}, nil
 	}
 	cfgs, err := tlsutil.Load(files)
 	if err != nil {
 		return nil, err
 	}
-	return &security{tls: cfgs, scheme: "https"}, nil
+	return &security{tls: cfgs, scheme: "https", denyPrivate: o.WebhookDenyPrivate}, nil
 }
 
 func (s *security) wrapListener(ln net.Listener) net.Listener {
@@ -61,4 +65,25 @@ func (s *security) raftClient() *tls.Config {
 		return nil
 	}
 	return s.tls.PeerClient
+}
+
+// guardWebhooks makes webhook deliveries refuse private targets at dial
+// time when -webhook-deny-private is on.
+func (s *security) guardWebhooks(c *channels) *channels {
+	if s.denyPrivate {
+		c.client = webhook.DenyPrivateClient(webhook.DefaultTimeout)
+	}
+	return c
+}
+
+// validateChannel is validateChannel plus, with -webhook-deny-private, a
+// 400 for a webhook URL that names a private address outright.
+func (s *security) validateChannel(ch fsm.Channel) error {
+	if err := validateChannel(ch); err != nil {
+		return err
+	}
+	if s.denyPrivate && ch.Type == fsm.ChannelWebhook {
+		return webhook.CheckNotPrivate(ch.URL)
+	}
+	return nil
 }

@@ -2,7 +2,11 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -94,5 +98,38 @@ func TestLagSafeAuth_FreshKeyAcceptedAtEveryNode(t *testing.T) {
 				t.Fatalf("read token writing at node%d: %d, want 403", n+1, code)
 			}
 		}
+	}
+}
+
+// TestWebhookDenyPrivate_RefusedAtCreationAndAtDialTime: with
+// -webhook-deny-private a literal private target is a 400, and a name that
+// resolves to loopback (DNS rebinding's end state) is refused when dialled:
+// the receiver sees nothing.
+func TestWebhookDenyPrivate_RefusedAtCreationAndAtDialTime(t *testing.T) {
+	var hits atomic.Int64
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits.Add(1) }))
+	defer recv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(recv.URL, "http://"))
+	tc := newTestCluster(t, 3, func(_ int, o *Options) { o.WebhookDenyPrivate = true })
+	f := tc.follower()
+	tc.leader()
+	const secret = "0123456789abcdef0123"
+	for _, u := range []string{recv.URL, "http://169.254.169.254/latest/meta-data", "http://[::1]:" + port + "/", "http://localhost:" + port} {
+		code := call(t, "POST", tc.url(f)+"/v1/channels", testToken, map[string]any{"type": "webhook", "name": "h", "url": u, "secret": secret}, nil)
+		if code != http.StatusBadRequest {
+			t.Fatalf("channel to %s: %d, want 400", u, code)
+		}
+	}
+	// A name that resolves to loopback passes creation and is refused at dial.
+	code := call(t, "POST", tc.url(f)+"/v1/channels", testToken, map[string]any{"type": "webhook", "name": "sneaky", "url": "http://localhost.:" + port + "/", "secret": secret}, nil)
+	if code != http.StatusCreated {
+		t.Fatalf("create sneaky: %d", code)
+	}
+	var out map[string]any
+	if code := call(t, "POST", tc.url(f)+"/v1/channels/sneaky/test", testToken, nil, &out); code != http.StatusBadGateway {
+		t.Fatalf("test of a loopback target: %d %v, want 502", code, out)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the private receiver was reached")
 	}
 }
