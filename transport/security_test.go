@@ -286,3 +286,25 @@ func newProxyServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
 }
+
+// TestMachines_ControlCharactersRefused: names, hostnames and label values
+// are rendered in terminals and chat messages; a newline or an escape
+// sequence is a 400 and nothing changes (issue 11).
+func TestMachines_ControlCharactersRefused(t *testing.T) {
+	n := newNode(t, true, nil)
+	for _, body := range []string{
+		`{"name":"a","labels":{"env":"prod\nFAKE"}}`,
+		`{"name":"a","labels":{"env":"\u001b[31m"}}`,
+		`{"name":"a","hostname":"h\r\nX-Injected: 1"}`,
+		`{"name":"a","description":"bell\u0007"}`,
+		`{"name":"a\n"}`,
+	} {
+		wantJSONError(t, n.admin(t, "POST", "/v1/machines", body), http.StatusBadRequest)
+	}
+	if len(n.fsm.Machines("")) != 0 {
+		t.Fatal("a refused machine was registered")
+	}
+	if r := n.admin(t, "POST", "/v1/machines", `{"name":"ok","description":"two\nlines\tand a tab"}`); r.status != http.StatusCreated {
+		t.Fatalf("description with newline and tab: %d %s", r.status, r.raw)
+	}
+}

@@ -91,7 +91,7 @@ func (c *cli) machinesList(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATUS\tLAST SEEN\tHOSTNAME\tLABELS")
 	for _, m := range out.Machines {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Status, c.ago(m.LastSeen), dash(m.Hostname), dash(kvFlag(m.Labels).String()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safeCell(m.Name), m.Status, c.ago(m.LastSeen), dash(m.Hostname), dash(kvFlag(m.Labels).String()))
 	}
 	return tw.Flush()
 }
@@ -139,7 +139,7 @@ func (c *cli) printMachine(w io.Writer, m machine) {
 	if m.LastSeen != "" {
 		lastSeen = m.LastSeen + " (" + c.ago(m.LastSeen) + ")"
 	}
-	fmt.Fprintf(tw, "Name:\t%s\n", m.Name)
+	fmt.Fprintf(tw, "Name:\t%s\n", safeCell(m.Name))
 	fmt.Fprintf(tw, "ID:\t%s\n", dash(m.ID))
 	fmt.Fprintf(tw, "Status:\t%s\n", status)
 	fmt.Fprintf(tw, "Last seen:\t%s\n", lastSeen)
@@ -307,7 +307,7 @@ func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return safeCell(s) // issue 11: untrusted text never forges lines in a table
 }
 
 // joinSorted renders parts sorted and comma-separated.

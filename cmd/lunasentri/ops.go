@@ -75,7 +75,7 @@ func (c *cli) cmdEvents(ctx context.Context, args []string) error {
 			}
 			ds = append(ds, s)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.OccurredAt, e.Type, e.Machine.Name, dash(joinSorted(ds)), e.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.OccurredAt, e.Type, safeCell(e.Machine.Name), dash(joinSorted(ds)), e.ID)
 	}
 	return tw.Flush()
 }
@@ -228,7 +228,7 @@ func (c *cli) channelsList(ctx context.Context, args []string) error {
 		if ch.Type == "telegram" {
 			target = "chat " + string(ch.ChatID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ch.Name, ch.Type, dash(target), dash(kvFlag(ch.Match).String()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safeCell(ch.Name), ch.Type, dash(target), dash(kvFlag(ch.Match).String()))
 	}
 	return tw.Flush()
 }
