@@ -206,3 +206,15 @@ func TestRestore_SemanticallyBadSnapshotsRefused(t *testing.T) {
 		}
 	})
 }
+
+func TestOldestPending_MatchesTheSortedOutbox(t *testing.T) {
+	h, _ := richState(t, nil)
+	pds := h.f.PendingDeliveries()
+	at, ok := h.f.OldestPending()
+	if len(pds) == 0 || !ok || !at.Equal(pds[0].Event.OccurredAt) {
+		t.Fatalf("OldestPending = %v %v, outbox head %v", at, ok, pds)
+	}
+	if _, ok := fsm.New(fsm.Options{}).OldestPending(); ok {
+		t.Fatal("an empty outbox has an oldest entry")
+	}
+}

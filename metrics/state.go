@@ -125,7 +125,14 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric, s StateSource
 	ch <- gauge(c.pending, float64(st.PendingDeliveries))
 	ch <- gauge(c.events, float64(st.Events))
 	ch <- counter(c.dropped, float64(st.DeliveriesDropped))
-	if pl, ok := s.(pendingLister); ok {
+	if op, ok := s.(oldestPender); ok {
+		// Issue 11: one scan without copies instead of the sorted outbox.
+		oldest := 0.0
+		if at, found := op.OldestPending(); found && st.PendingDeliveries > 0 {
+			oldest = max(0, c.now().Sub(at).Seconds())
+		}
+		ch <- gauge(c.oldestPending, oldest)
+	} else if pl, ok := s.(pendingLister); ok {
 		oldest := 0.0
 		if st.PendingDeliveries > 0 {
 			now := c.now()
