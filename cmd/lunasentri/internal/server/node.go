@@ -69,6 +69,7 @@ func Run(ctx context.Context, opts Options) error {
 
 // Start builds and starts a node; it returns once every listener is open.
 func Start(opts Options) (*Node, error) {
+	secretFromAdminToken := opts.ClusterSecret == "" && !opts.tlsFiles().Enabled()
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -96,6 +97,9 @@ func Start(opts Options) (*Node, error) {
 	sec, err := newSecurity(opts)
 	if err != nil {
 		return nil, err
+	}
+	if secretFromAdminToken {
+		opts.Logger.Warn("the cluster secret is derived from the admin token; set -cluster-secret (or turn TLS on) in production so that one leaked secret does not give away the other")
 	}
 
 	// The HTTP listener opens first so a port clash fails before Raft
