@@ -176,6 +176,21 @@ func TestTLS_ClusterOverMutualTLS(t *testing.T) {
 		}
 	}
 
+	// A snapshot through the follower is proxied to the leader over mutual TLS.
+	{
+		req, _ := http.NewRequest("GET", url(follower)+"/v1/snapshot", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := kit.client.Do(req)
+		if err != nil {
+			t.Fatalf("snapshot via follower: %v", err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(data) == 0 {
+			t.Fatalf("snapshot via follower over TLS: %d (%d bytes)", resp.StatusCode, len(data))
+		}
+	}
+
 	// A follower and the leader still agree.
 	var lm, fm struct {
 		Machines []map[string]any `json:"machines"`
