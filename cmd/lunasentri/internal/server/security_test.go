@@ -1,7 +1,12 @@
 package server
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -131,5 +136,59 @@ func TestWebhookDenyPrivate_RefusedAtCreationAndAtDialTime(t *testing.T) {
 	}
 	if hits.Load() != 0 {
 		t.Fatal("the private receiver was reached")
+	}
+}
+
+// TestSnapshot_PoisonedArchiveRefusedWithValidChecksum: an archive whose
+// checksum is right but whose state is inconsistent (a machine twice) is
+// refused with 400 and nothing changes, on any node.
+func TestSnapshot_PoisonedArchiveRefusedWithValidChecksum(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	leader := tc.leader()
+	for i := range 3 {
+		tc.register(leader, fmt.Sprintf("p%d", i), nil)
+	}
+	req, _ := http.NewRequest("GET", tc.url(leader)+"/v1/snapshot", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	nl := bytes.IndexByte(archive, '\n')
+	var hdr map[string]any
+	if err := json.Unmarshal(archive[:nl], &hdr); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(archive[nl+1:]), "\n"), "\n")
+	var fsmHdr map[string]any
+	_ = json.Unmarshal([]byte(lines[0]), &fsmHdr)
+	fsmHdr["machines"] = fsmHdr["machines"].(float64) + 1
+	b, _ := json.Marshal(fsmHdr)
+	poisoned := append([]string{string(b), lines[1]}, lines[1:]...)
+	body := []byte(strings.Join(poisoned, "\n") + "\n")
+	sum := sha256.Sum256(body)
+	hdr["size"], hdr["sha256"] = len(body), hex.EncodeToString(sum[:])
+	h, _ := json.Marshal(hdr)
+	upload := append(append(h, '\n'), body...)
+	for _, via := range []int{tc.follower(), leader} {
+		var out map[string]any
+		if code := call(t, "POST", tc.url(via)+"/v1/snapshot", testToken, upload, &out); code != http.StatusBadRequest {
+			t.Fatalf("poisoned archive via node%d: %d %v, want 400", via+1, code, out)
+		}
+		if msg, _ := out["error"].(string); !strings.Contains(msg, "appears twice") {
+			t.Fatalf("refused for another reason (checksum?): %q", msg)
+		}
+	}
+	var list struct {
+		Machines []machineJSON `json:"machines"`
+	}
+	call(t, "GET", tc.url(leader)+"/v1/machines", testToken, nil, &list)
+	if len(list.Machines) != 3 {
+		t.Fatalf("state changed: %d machines", len(list.Machines))
+	}
+	if code := call(t, "GET", tc.url(leader)+"/readyz", "", nil, nil); code != http.StatusOK {
+		t.Fatalf("leader not ready after the refused restore: %d", code)
 	}
 }
