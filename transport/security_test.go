@@ -157,7 +157,7 @@ func TestTokens_BadInputIsA400AndChangesNothing(t *testing.T) {
 	n := newNode(t, true, nil)
 	for _, body := range []string{
 		``, `{}`, `{"name":"x"}`, `{"name":"x","role":"root"}`, `{"name":"","role":"read"}`,
-		`{"name":"a b","role":"read"}`, `{"name":"x\n","role":"read"}`, `{"name":"x","role":"read","expires_in":"1s"}`,
+		`{"name":"a b","role":"read"}`, `{"name":"x\n","role":"read"}`, `{"name":"x","role":"read","expires_in":"500ms"}`, `{"name":"x","role":"read","expires_in":-5}`,
 		`{"name":"x","role":"read","expires_in":"soon"}`, `{"name":"x","role":"read","extra":1}`, `[]`,
 		`{"name":"x","role":"read"} {}`,
 	} {
@@ -306,5 +306,26 @@ func TestMachines_ControlCharactersRefused(t *testing.T) {
 	}
 	if r := n.admin(t, "POST", "/v1/machines", `{"name":"ok","description":"two\nlines\tand a tab"}`); r.status != http.StatusCreated {
 		t.Fatalf("description with newline and tab: %d %s", r.status, r.raw)
+	}
+}
+
+// TestTokens_ExpireOnTime: a token made with a short expires_in works until
+// then and gets 401 after, on its own (no revocation).
+func TestTokens_ExpireOnTime(t *testing.T) {
+	n := newNode(t, true, nil)
+	r := n.admin(t, http.MethodPost, "/v1/tokens", `{"name":"brief","role":"read","expires_in":"1s"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	secret := r.body["secret"].(string)
+	if r := call(t, "GET", n.srv.URL+"/v1/machines", "Bearer "+secret, ""); r.status != 200 {
+		t.Fatalf("fresh token: %d", r.status)
+	}
+	eventually(t, 5*time.Second, "the token to expire", func() bool {
+		return call(t, "GET", n.srv.URL+"/v1/machines", "Bearer "+secret, "").status == http.StatusUnauthorized
+	})
+	list := n.admin(t, "GET", "/v1/tokens", "")
+	if !strings.Contains(string(list.raw), `"expired":true`) {
+		t.Fatalf("list does not show it expired: %s", list.raw)
 	}
 }

@@ -13,8 +13,10 @@ import (
 
 // Issue 11: POST/GET/DELETE /v1/tokens (API.md "Tokens"). All need admin.
 
+// A token's lifetime: from a second (short-lived tokens for scripts and
+// tests) to ten years.
 const (
-	minTokenTTL = time.Minute
+	minTokenTTL = time.Second
 	maxTokenTTL = 10 * 365 * 24 * time.Hour
 )
 
@@ -32,7 +34,7 @@ func (r *createTokenRequest) validate() error {
 		return errors.New(`role must be "read", "write" or "admin"`)
 	}
 	if r.ExpiresIn.Set && (r.ExpiresIn.D < minTokenTTL || r.ExpiresIn.D > maxTokenTTL) {
-		return errors.New("expires_in must be between 1m and 87600h (or left out for no expiry)")
+		return errors.New("expires_in must be between 1s and 87600h (or left out for no expiry)")
 	}
 	return nil
 }
@@ -99,7 +101,7 @@ func (a *API) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "generate token id: %s", err.Error())
 		return
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := time.Now().UTC()
 	t := fsm.Token{ID: id, Name: req.Name, Role: req.Role, Hash: fsm.HashKey(secret), CreatedAt: now}
 	if req.ExpiresIn.Set {
 		t.ExpiresAt = now.Add(req.ExpiresIn.D)
