@@ -35,8 +35,10 @@ func TestReadiness_RestartedNodeNotReadyUntilCaughtUp(t *testing.T) {
 	}
 	commit := tc.nodes[leader].Cluster.Raft().CommitIndex()
 	tc.start(f)
+	started := time.Now()
 	node := tc.nodes[f]
 	sawUnready, sawReady := false, false
+	unready := 0
 	deadline := time.Now().Add(20 * time.Second)
 	for !sawReady {
 		if time.Now().After(deadline) {
@@ -59,8 +61,10 @@ func TestReadiness_RestartedNodeNotReadyUntilCaughtUp(t *testing.T) {
 			sawReady = true
 		} else {
 			sawUnready = true
+			unready++
 		}
 	}
+	t.Logf("restarted follower: %d answers 503, then 200 after %s (leader's commit index %d)", unready, time.Since(started).Round(time.Millisecond), commit)
 	if !sawUnready {
 		t.Log("the restarted node was ready at its first probe (caught up before the first request)")
 	}
