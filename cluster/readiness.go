@@ -170,10 +170,19 @@ func (t *trackingFSM) Restore(rc io.ReadCloser) error {
 // the log; noops and barriers never reach the FSM) is at most the FSM's
 // applied index. After a snapshot restore the FSM holds what Raft says.
 func (c *Cluster) fsmHolds(target uint64) bool {
-	if c.tracker == nil || c.tracker.restored.Load() {
+	if c.tracker == nil {
 		return true
 	}
 	applied := c.tracker.applied.Load()
+	if c.tracker.restored.Load() {
+		// Restored and nothing applied since: the FSM holds the newest
+		// snapshot (restored at start or installed from the leader).
+		list, err := c.snaps.List()
+		if err != nil || len(list) == 0 {
+			return true
+		}
+		applied = list[0].Index
+	}
 	if applied >= target {
 		return true
 	}

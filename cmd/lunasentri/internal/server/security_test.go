@@ -21,12 +21,31 @@ import (
 // learned after the restart, so every 200 comes with the full state (it
 // used to answer 200 for seconds with an empty machine list).
 func TestReadiness_RestartedNodeNotReadyUntilCaughtUp(t *testing.T) {
+	for _, withSnapshot := range []bool{false, true} {
+		t.Run(fmt.Sprintf("snapshot=%v", withSnapshot), func(t *testing.T) {
+			testRestartReadiness(t, withSnapshot)
+		})
+	}
+}
+
+// testRestartReadiness: withSnapshot makes the follower take a Raft
+// snapshot before it stops, so the restart restores it and replays the
+// rest.
+func testRestartReadiness(t *testing.T, withSnapshot bool) {
 	tc := newTestCluster(t, 3, nil)
 	leader := tc.leader()
 	f := tc.follower()
 	const before = 30
 	for i := range before {
 		tc.register(leader, fmt.Sprintf("m%02d", i), nil)
+	}
+	if withSnapshot {
+		waitFor(t, 10*time.Second, "the follower to apply", func() bool {
+			return tc.nodes[f].Cluster.Raft().AppliedIndex() >= tc.nodes[leader].Cluster.Raft().CommitIndex()
+		})
+		if err := tc.nodes[f].Cluster.Raft().Snapshot().Error(); err != nil {
+			t.Fatalf("follower snapshot: %v", err)
+		}
 	}
 	tc.stop(f)
 	const after = 30
