@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -188,6 +191,24 @@ func TestTLS_ClusterOverMutualTLS(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || len(data) == 0 {
 			t.Fatalf("snapshot via follower over TLS: %d (%d bytes)", resp.StatusCode, len(data))
+		}
+	}
+
+	// Internal endpoints need a server certificate even with the cluster
+	// secret: an agent's or the CLI's client certificate is not enough.
+	{
+		mac := hmac.New(sha256.New, []byte("gossip:"+kit.gossipKey))
+		mac.Write([]byte("lunasentri cluster secret v1"))
+		req, _ := http.NewRequest("POST", url(leader)+"/internal/v1/lookup", strings.NewReader(`{"kind":"machine","hash":""}`))
+		req.Header.Set("X-LunaSentri-Cluster-Secret", hex.EncodeToString(mac.Sum(nil)))
+		resp, err := kit.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(msg), "server certificate") {
+			t.Fatalf("internal call with a client certificate and the cluster secret: %d %s, want 401 for the certificate", resp.StatusCode, msg)
 		}
 	}
 
