@@ -96,6 +96,17 @@ bench-micro:
 clean:
 	rm -rf bin
 
+## fuzz: every `func Fuzz` target for FUZZTIME each (issue 11); seeds also run in `make test`
+FUZZTIME ?= 15s
+.PHONY: fuzz
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for t in $$(grep -h -o '^func Fuzz[A-Za-z0-9_]*' $$f/*_test.go | sed 's/^func //'); do \
+	    echo "fuzz $$f $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$f || exit 1; \
+	  done; \
+	done
+
 # ---- deployment (Dockerfile, configs/docker-compose.yml) ----
 DOCKER_IMAGE    ?= lunasentri:local
 CA_BUNDLE       ?= /etc/ssl/certs/ca-certificates.crt

@@ -85,10 +85,21 @@ func (ap *autopilot) reconcile(ctx context.Context) {
 		if m.status != GossipAlive || m.meta.RaftAddr == "" || m.meta.Leaving {
 			continue // a leaving server must not be added back
 		}
+		// Issue 11: a member may only name a Raft address on the host it
+		// gossips from.
+		if !sameHost(m.meta.RaftAddr, m.addr) {
+			c.warnUntrusted(id, m, "")
+			continue
+		}
 		s, ok := inRaft[sid]
 		switch {
 		case !ok:
 			ap.addNonvoter(sid, m.meta.RaftAddr)
+		case string(s.Address) != m.meta.RaftAddr && len(c.opts.GossipKey) == 0:
+			// Unauthenticated gossip may not move a server of the Raft
+			// configuration elsewhere (issue 11); with a gossip key only
+			// key holders can claim anything.
+			c.warnUntrusted(id, m, string(s.Address))
 		case string(s.Address) != m.meta.RaftAddr:
 			// Same server, new address (restarted elsewhere): update it.
 			c.logger.Info("server address changed", "server", id, "from", s.Address, "to", m.meta.RaftAddr)
@@ -102,7 +113,17 @@ func (ap *autopilot) reconcile(ctx context.Context) {
 
 	ap.promote(ctx, servers, members)
 	ap.removeDead(servers, members)
+	// Issue 11: forget members long gone that Raft no longer knows.
+	c.members.reap(memberReapAfter(c.opts.DeadServerCleanup), func(id string) bool {
+		_, ok := inRaft[raft.ServerID(id)]
+		return ok
+	})
 }
+
+// memberReapAfter is how long a departed member that is not in Raft stays
+// in the table (shown as failed or left): ten cleanup periods, at least a
+// minute.
+func memberReapAfter(cleanup time.Duration) time.Duration { return max(10*cleanup, time.Minute) }
 
 func (ap *autopilot) addNonvoter(id raft.ServerID, addr string) {
 	ap.c.logger.Info("adding server as non-voter", "server", id, "addr", addr)
@@ -131,7 +152,14 @@ func (ap *autopilot) promote(ctx context.Context, servers []raft.Server, members
 		healthy := ok && m.status == GossipAlive && !m.meta.Leaving
 		if healthy && c.opts.ProbeServer != nil {
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			p, err := c.opts.ProbeServer(pctx, m.meta.HTTPAddr)
+			httpAddr, trusted := c.trustedHTTPAddr(string(s.ID), s.Address)
+			var p ServerProgress
+			var err error
+			if trusted {
+				p, err = c.opts.ProbeServer(pctx, httpAddr)
+			} else {
+				err = fmt.Errorf("gossip metadata of %s does not match raft", s.ID)
+			}
 			cancel()
 			commit := c.raft.CommitIndex()
 			healthy = err == nil && p.Term == c.raft.CurrentTerm() && p.AppliedIndex+maxTrailingLogs >= commit

@@ -66,6 +66,9 @@ func (c *Cluster) bootstrapCandidates() ([]raft.Server, string) {
 			continue
 		}
 		meta := e.meta
+		if meta.ID != c.opts.NodeID && !sameHost(meta.RaftAddr, e.addr) {
+			continue // issue 11: a Raft address off the member's own host is not believed
+		}
 		if meta.BootstrapExpect != 0 && meta.BootstrapExpect != c.opts.BootstrapExpect {
 			return nil, "server " + meta.ID + " expects a different bootstrap-expect"
 		}

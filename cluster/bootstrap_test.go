@@ -52,7 +52,7 @@ func TestBootstrapCandidates_Guards(t *testing.T) {
 			var ids []string
 			for _, s := range servers {
 				ids = append(ids, string(s.ID))
-				if s.Suffrage != raft.Voter || string(s.Address) != string(s.ID) {
+				if s.Suffrage != raft.Voter || s.Address != raftAddrOf(string(s.ID)) {
 					t.Errorf("server %+v: want a voter at its gossiped raft address", s)
 				}
 			}
@@ -82,7 +82,7 @@ func TestBootstrap_WipedServerRejoinsEmpty(t *testing.T) {
 	victim.stop()
 	for _, n := range nodes {
 		if n != victim {
-			n.trans.Disconnect(raft.ServerAddress(id))
+			n.trans.Disconnect(raftAddrOf(id))
 		}
 	}
 	key2 := l.register(t, "while-away")

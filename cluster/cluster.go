@@ -26,6 +26,9 @@ type Cluster struct {
 	store     *raftboltdb.BoltStore
 	snaps     *raft.FileSnapshotStore
 	transport *raft.NetworkTransport
+	watcher   *watchingTransport
+	commits   commitWatch
+	tracker   *trackingFSM
 	notifyCh  chan bool
 
 	gossip   *memberlist.Memberlist
@@ -45,6 +48,10 @@ type Cluster struct {
 	leaving atomic.Bool
 	// peerGate holds back Raft's repeated errors about a dead peer.
 	peerGate *peerLogGate
+
+	// Issue 11: refused gossip claims, logged at most once a minute.
+	untrustedMu     sync.Mutex
+	untrustedLogged map[string]time.Time
 }
 
 // New opens the stores, starts Raft and gossip, and begins joining and
@@ -113,7 +120,18 @@ func (c *Cluster) startRaft() error {
 		store.Close()
 		return fmt.Errorf("raft advertise address: %w", err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(c.opts.RaftBind, adv, 3, 10*time.Second, c.logger.Named("raft-net"))
+	var trans *raft.NetworkTransport
+	if c.opts.RaftTLS != nil {
+		// Issue 11: mutual TLS between servers.
+		layer, lerr := newTLSStreamLayer(c.opts.RaftBind, adv, c.opts.RaftTLS, c.opts.RaftTLSClient)
+		if lerr != nil {
+			store.Close()
+			return fmt.Errorf("raft transport: %w", lerr)
+		}
+		trans = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, c.logger.Named("raft-net"))
+	} else {
+		trans, err = raft.NewTCPTransportWithLogger(c.opts.RaftBind, adv, 3, 10*time.Second, c.logger.Named("raft-net"))
+	}
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("raft transport: %w", err)
@@ -126,8 +144,11 @@ func (c *Cluster) startRaft() error {
 		store.Close()
 		return fmt.Errorf("check raft state: %w", err)
 	}
-	r, err := raft.NewRaft(cfg, c.opts.FSM, logs, store, snaps, unpipelinedTransport{trans})
+	c.watcher = newWatchingTransport(unpipelinedTransport{trans}, &c.commits)
+	c.tracker = &trackingFSM{FSM: c.opts.FSM}
+	r, err := raft.NewRaft(cfg, c.tracker, logs, store, snaps, c.watcher)
 	if err != nil {
+		c.watcher.close()
 		trans.Close()
 		store.Close()
 		return fmt.Errorf("start raft: %w", err)
@@ -142,6 +163,9 @@ func (c *Cluster) closeRaft() {
 		if err := c.raft.Shutdown().Error(); err != nil {
 			c.logger.Warn("raft shutdown", "error", err)
 		}
+	}
+	if c.watcher != nil {
+		c.watcher.close()
 	}
 	if c.transport != nil {
 		c.transport.Close()

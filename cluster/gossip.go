@@ -88,6 +88,9 @@ func (t *memberTable) set(n *memberlist.Node, status string) {
 	if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.ID == "" {
 		return // not a LunaSentri server
 	}
+	if !claimMatchesName(n, meta) {
+		return // issue 11: a member may only speak for the name it gossips under
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	prev, ok := t.nodes[meta.ID]

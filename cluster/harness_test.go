@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func newNode(t *testing.T, id string, o Options) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, trans := raft.NewInmemTransport(raft.ServerAddress(id))
+	_, trans := raft.NewInmemTransport(raftAddrOf(id))
 	store := raft.NewInmemStore()
 	r, err := raft.NewRaft(cfg, f, store, store, snaps, trans)
 	if err != nil {
@@ -101,7 +102,7 @@ func newRaftCluster(t *testing.T, n int, o Options) []*testNode {
 	for i := range n {
 		id := fmt.Sprintf("node%d", i+1)
 		nodes = append(nodes, newNode(t, id, o))
-		cfg.Servers = append(cfg.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: raft.ServerAddress(id)})
+		cfg.Servers = append(cfg.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: raftAddrOf(id)})
 	}
 	connect(nodes...)
 	if err := nodes[0].c.raft.BootstrapCluster(cfg).Error(); err != nil {
@@ -138,7 +139,7 @@ func (n *testNode) gossip(t *testing.T, id, status string, meta nodeMeta) {
 	t.Helper()
 	meta.ID = id
 	if meta.RaftAddr == "" {
-		meta.RaftAddr = id
+		meta.RaftAddr = string(raftAddrOf(id))
 	}
 	data, err := json.Marshal(meta)
 	if err != nil {
@@ -194,4 +195,13 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 func sha256hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// raftAddrOf is a test server's Raft address: host:port on the loopback
+// host its gossip comes from, as the gossip identity checks (issue 11)
+// require; the in-memory transport only uses it as a name.
+func raftAddrOf(id string) raft.ServerAddress {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return raft.ServerAddress(fmt.Sprintf("127.0.0.1:%d", 10000+h.Sum32()%50000))
 }

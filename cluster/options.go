@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -55,6 +56,12 @@ type Options struct {
 
 	// GossipKey encrypts gossip (16, 24 or 32 bytes); nil gossips in clear.
 	GossipKey []byte
+
+	// Issue 11. RaftTLS, when set, serves Raft over TLS (it must require
+	// and verify client certificates); RaftTLSClient dials peers with this
+	// node's certificate. Both or neither.
+	RaftTLS       *tls.Config
+	RaftTLSClient *tls.Config
 
 	// ServerStabilization is how long a new server must stay healthy and
 	// caught up as a non-voter before it is promoted; default 10s.
@@ -135,6 +142,12 @@ func (o *Options) validate() error {
 	}
 	if n := len(o.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return fmt.Errorf("cluster: gossip key must be 16, 24 or 32 bytes, not %d", n)
+	}
+	if (o.RaftTLS == nil) != (o.RaftTLSClient == nil) {
+		return errors.New("cluster: RaftTLS and RaftTLSClient go together")
+	}
+	if o.RaftTLS != nil && len(o.GossipKey) == 0 {
+		return errors.New("cluster: with TLS on, gossip must be encrypted (a gossip key is required)")
 	}
 	if o.LeaderWork == nil {
 		o.LeaderWork = func(ctx context.Context) { <-ctx.Done() }

@@ -35,50 +35,44 @@ func (c *Cluster) Status() Status {
 		LastContact:  c.raft.LastContact(),
 	}
 	if leaderID != "" {
-		st.LeaderHTTPAddr, _ = c.HTTPAddrOf(string(leaderID))
+		st.LeaderHTTPAddr, _ = c.leaderHTTPAddr()
 	}
 	return st
 }
 
-// Leader returns the leader's id and API address, if known.
+// Leader returns the leader's id and API address, if known. The leader's
+// id and Raft address come from Raft itself; its API address from gossip
+// only when that member's claims match Raft's (issue 11), so a rogue
+// gossip member cannot pose as the leader and receive heartbeats, the
+// cluster secret or proxied admin calls.
 func (c *Cluster) Leader() (id, httpAddr string, ok bool) {
 	_, lid := c.raft.LeaderWithID()
 	if lid == "" {
 		return "", "", false
 	}
-	addr, found := c.HTTPAddrOf(string(lid))
+	addr, found := c.leaderHTTPAddr()
 	return string(lid), addr, found
 }
 
-// HTTPAddrOf returns a server's API address from its gossip metadata.
+func (c *Cluster) leaderHTTPAddr() (string, bool) {
+	laddr, lid := c.raft.LeaderWithID()
+	if lid == "" {
+		return "", false
+	}
+	if string(lid) == c.opts.NodeID {
+		return c.opts.HTTPAdvertise, true
+	}
+	return c.trustedHTTPAddr(string(lid), laddr)
+}
+
+// HTTPAddrOf returns a server's API address from its gossip metadata,
+// checked against the Raft configuration when the server is in it.
 func (c *Cluster) HTTPAddrOf(id string) (string, bool) {
 	if id == c.opts.NodeID {
 		return c.opts.HTTPAdvertise, true
 	}
-	e, ok := c.members.get(id)
-	if !ok || e.meta.HTTPAddr == "" {
-		return "", false
-	}
-	return e.meta.HTTPAddr, true
-}
-
-// Ready reports whether this node knows a leader and has applied the log up
-// to the commit index it last heard of. A follower that has not heard from
-// the leader within maxSilence is not ready, even if it still names one.
-func (c *Cluster) Ready(maxSilence time.Duration) (bool, string) {
-	_, lid := c.raft.LeaderWithID()
-	if lid == "" {
-		return false, "no leader known"
-	}
-	if c.raft.State() != raft.Leader {
-		if lc := c.raft.LastContact(); lc.IsZero() || time.Since(lc) > maxSilence {
-			return false, "no recent contact with the leader"
-		}
-	}
-	if applied, commit := c.raft.AppliedIndex(), c.raft.CommitIndex(); applied < commit {
-		return false, "applying log"
-	}
-	return true, ""
+	raftAddr, _ := c.raftAddrOf(id)
+	return c.trustedHTTPAddr(id, raftAddr)
 }
 
 // Member is one server as gossip and Raft see it (GET /v1/cluster/members).

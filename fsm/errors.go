@@ -23,6 +23,14 @@ var (
 	// ErrConflict: the request does not fit the current state, e.g.
 	// pausing a machine that is already paused (409).
 	ErrConflict = errors.New("conflict")
+
+	// Issue 11 (tokens).
+	// ErrTokenNotFound: no token with that id (404).
+	ErrTokenNotFound = errors.New("token not found")
+	// ErrTokenExists: a token with that id, name or secret exists (409).
+	ErrTokenExists = errors.New("token already exists")
+	// ErrBadSnapshot: a snapshot decodes but its content is inconsistent.
+	ErrBadSnapshot = errors.New("inconsistent snapshot")
 )
 
 var errorsByCode = map[string]error{
@@ -34,6 +42,8 @@ var errorsByCode = map[string]error{
 	"bad_command":       ErrBadCommand,
 	"silence_not_found": ErrSilenceNotFound,
 	"conflict":          ErrConflict,
+	"token_not_found":   ErrTokenNotFound, // issue 11
+	"token_exists":      ErrTokenExists,   // issue 11
 }
 
 // ErrorCode names a sentinel error for the wire; "" for nil or unknown errors.

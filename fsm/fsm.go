@@ -50,6 +50,7 @@ type ApplyResult struct {
 	Channel *Channel // create channel
 	Events  []string // ids of events the command created
 	Silence *Silence // create or expire silence
+	Token   *Token   // issue 11: create/delete token (no hash)
 }
 
 // FSM is the replicated state machine. Apply runs on one goroutine (Raft's);
@@ -86,6 +87,7 @@ type FSM struct {
 	noticeSeq      int                 // per Apply: notice ids are index + seq
 	// history: past status segments per machine id, for uptime (issue 12, history.go).
 	history map[string][]histEntry
+	tokens  tokenState // issue 11: API tokens (hashes only)
 }
 
 // New returns an empty FSM.
@@ -127,6 +129,7 @@ func (f *FSM) reset() {
 	f.unsent = make(map[string]struct{})
 	f.toldOffline = make(map[string]struct{})
 	f.history = make(map[string][]histEntry) // issue 12
+	f.tokens.reset()                         // issue 11
 }
 
 // effects collects what observers must hear once the lock is released.
@@ -265,6 +268,9 @@ func (f *FSM) applyCommand(index uint64, data []byte, fx *effects) *ApplyResult 
 		}
 		return f.setAgentFacts(c)
 	default:
+		if res, ok := f.applySecurity(CommandType(data[0]), body); ok { // issue 11
+			return res
+		}
 		// An entry from a newer version: refuse loudly rather than guess.
 		return &ApplyResult{Err: fmt.Errorf("%w: unknown command type %d", ErrBadCommand, data[0])}
 	}

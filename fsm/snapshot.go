@@ -46,6 +46,7 @@ type snapshot struct {
 	notices  []Notice
 	storms   []storm
 	history  []historySnapshot // issue 12
+	tokens   []Token           // issue 11
 }
 
 // Snapshot implements raft.FSM: a cheap copy under the read lock.
@@ -86,6 +87,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		c.Recent = slices.Clone(st.Recent)
 		s.storms = append(s.storms, c)
 	}
+	s.tokens = f.snapshotTokens() // issue 11
 	return s, nil
 }
 
@@ -146,6 +148,9 @@ func (s *snapshot) encode(w io.Writer) error {
 		if err := enc.Encode(&s.history[i]); err != nil {
 			return fmt.Errorf("write snapshot history: %w", err)
 		}
+	}
+	if err := encodeTokens(enc, s.tokens); err != nil { // issue 11
+		return err
 	}
 	return bw.Flush()
 }
@@ -209,6 +214,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	// Issue 11: optional sections after the events, then the semantic
+	// checks, all before anything is swapped in.
+	extra, err := decodeExtra(dec)
+	if err != nil {
+		return err
+	}
+	if err := f.validateSnapshot(machines, channels, events, extra); err != nil {
+		return err
+	}
 
 	f.mu.Lock()
 	f.reset()
@@ -261,6 +275,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			}
 		}
 	}
+	f.installExtra(extra) // issue 11
 	f.mu.Unlock()
 	if f.opts.Observer != nil {
 		f.opts.Observer.Restored()

@@ -41,6 +41,12 @@ type pendingLister interface {
 	PendingDeliveries() []fsm.PendingDelivery
 }
 
+// oldestPender is implemented by *fsm.FSM: the oldest pending delivery's
+// time without copying the outbox (issue 11). Preferred over pendingLister.
+type oldestPender interface {
+	OldestPending() (time.Time, bool)
+}
+
 // machineLister is implemented by *fsm.FSM; Options.PerMachine needs it.
 type machineLister interface {
 	Machines(status fsm.Status) []fsm.Machine

@@ -154,7 +154,14 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric, s StateSource
 	if sc, ok := s.(silenceCounter); ok {
 		ch <- gauge(c.silences, float64(sc.ActiveSilences(c.now())))
 	}
-	if pl, ok := s.(pendingLister); ok {
+	if op, ok := s.(oldestPender); ok {
+		// Issue 11: one scan without copies instead of the sorted outbox.
+		oldest := 0.0
+		if at, found := op.OldestPending(); found && st.PendingDeliveries > 0 {
+			oldest = max(0, c.now().Sub(at).Seconds())
+		}
+		ch <- gauge(c.oldestPending, oldest)
+	} else if pl, ok := s.(pendingLister); ok {
 		oldest := 0.0
 		if st.PendingDeliveries > 0 {
 			now := c.now()

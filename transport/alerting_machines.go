@@ -114,7 +114,7 @@ func (a *API) reportFailure(w http.ResponseWriter, r *http.Request, key string, 
 	if tooLarge(w, r, maxFailBody) {
 		return
 	}
-	id, ok := a.authenticate(w, key)
+	id, ok := a.authenticateKey(w, r, key)
 	if !ok {
 		return
 	}

@@ -34,6 +34,7 @@ type applyAnswer struct {
 	Channel *fsm.Channel `json:"channel,omitempty"`
 	Silence *fsm.Silence `json:"silence,omitempty"`
 	Events  []string     `json:"events,omitempty"`
+	Token   *fsm.Token   `json:"token,omitempty"` // issue 11
 }
 
 // leaderWait bounds how long a write waits for a leader during an election
@@ -89,7 +90,7 @@ func (a *API) proposeOnce(ctx context.Context, cmd []byte) (*fsm.ApplyResult, er
 	if err := a.opts.Consensus.WaitForIndex(wctx, ans.Index); err != nil {
 		a.logger.Warn("forwarded write not yet applied locally", "index", ans.Index, "error", err)
 	}
-	res := &fsm.ApplyResult{Err: fsm.ErrorFromCode(ans.Code, ans.Error), Machine: ans.Machine, Channel: ans.Channel, Events: ans.Events}
+	res := &fsm.ApplyResult{Err: fsm.ErrorFromCode(ans.Code, ans.Error), Machine: ans.Machine, Channel: ans.Channel, Events: ans.Events, Token: ans.Token}
 	if ans.Silence != nil {
 		// The local replica has it compiled (schedule parsed) once applied.
 		if s, err := a.opts.FSM.Silence(ans.Silence.ID); err == nil {
@@ -119,7 +120,7 @@ func (a *API) callLeaderWith(ctx context.Context, client *http.Client, path, con
 	if !ok || addr == "" {
 		return errNoLeader
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.LeaderScheme+"://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func (a *API) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar := asApplyResult(res)
-	ans := applyAnswer{Index: index, Machine: ar.Machine, Channel: ar.Channel, Silence: ar.Silence, Events: ar.Events}
+	ans := applyAnswer{Index: index, Machine: ar.Machine, Channel: ar.Channel, Silence: ar.Silence, Events: ar.Events, Token: ar.Token}
 	if ar.Err != nil {
 		ans.Code, ans.Error = fsm.ErrorCode(ar.Err), ar.Err.Error()
 	}
@@ -198,6 +199,8 @@ func forwardableCommand(t fsm.CommandType) bool {
 		fsm.CmdUpdateChannel, fsm.CmdCreateSilence, fsm.CmdExpireSilence:
 		return true
 	case fsm.CmdSetAgentFacts: // issue 13: a node reports facts that changed
+		return true
+	case fsm.CmdCreateToken, fsm.CmdDeleteToken: // issue 11
 		return true
 	}
 	return false

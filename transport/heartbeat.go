@@ -27,7 +27,7 @@ func (a *API) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if tooLarge(w, r, a.opts.MaxHeartbeatBody) {
 		return
 	}
-	id, ok := a.authenticate(w, bearer(r))
+	id, ok := a.authenticateKey(w, r, bearer(r))
 	if !ok {
 		return
 	}
@@ -63,12 +63,14 @@ func (a *API) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(acceptedBody)
 }
 
-// authenticate maps a machine key to its machine id, answering 401 itself
-// when the key is unknown. The key never appears in the answer.
-func (a *API) authenticate(w http.ResponseWriter, key string) (string, bool) {
-	id, ok := a.opts.FSM.Authenticate(key)
-	if !ok {
-		writeError(w, http.StatusUnauthorized, "unknown machine key")
+// authenticateKey maps a machine key to its machine id, answering 401 (or 503
+// while the key cannot be checked) itself; a key this node does not know
+// yet is checked with the leader (issue 11, lag-safe). The key never
+// appears in the answer.
+func (a *API) authenticateKey(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
+	id, st, msg := a.authenticateMachine(r.Context(), key)
+	if st != authOK {
+		writeMachineAuthError(w, st, msg)
 		return "", false
 	}
 	return id, true

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 )
 
@@ -47,11 +46,3 @@ func jsonTypeName(goType string) string {
 	return goType
 }
 
-// adminAuthMessage names what was wrong with an admin request's credential:
-// none sent, or one the cluster does not know.
-func adminAuthMessage(r *http.Request) string {
-	if bearer(r) == "" {
-		return "admin token required (Authorization: Bearer TOKEN)"
-	}
-	return "unknown admin token"
-}

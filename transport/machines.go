@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"maps"
 	"net/http"
 	"time"
@@ -26,8 +27,14 @@ func (r *registerRequest) validate() error {
 	if err := validateText("hostname", r.Hostname, maxHostnameLen); err != nil {
 		return err
 	}
+	if hasControl(r.Hostname, false) { // issue 11
+		return errors.New("hostname must not contain control characters such as newlines")
+	}
 	if err := validateText("description", r.Description, maxDescriptionLen); err != nil {
 		return err
+	}
+	if hasControl(r.Description, true) { // issue 11
+		return errors.New("description must not contain control characters other than newline and tab")
 	}
 	if err := validateLabels("labels", r.Labels); err != nil {
 		return err

@@ -181,12 +181,13 @@ func (a *API) proxyToLeader(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "%s", errNoLeader.Error())
 		return
 	}
-	target := &url.URL{Scheme: "http", Host: addr}
+	target := &url.URL{Scheme: a.opts.LeaderScheme, Host: addr}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Set(forwardedHeader, "1")
 		},
+		Transport: a.opts.HTTPClient.Transport,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			writeError(w, http.StatusBadGateway, "reach leader: %s", err.Error())
 		},
@@ -214,6 +215,11 @@ func (a *API) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 		pw.CloseWithError(err)
 		errc <- err
 	}()
+	// Issue 11: when the client goes away, close the reading end so the
+	// writer fails at once and cleans up its temp file; before, each
+	// interrupted download left two goroutines and the spooled archive.
+	stop := context.AfterFunc(r.Context(), func() { pr.CloseWithError(r.Context().Err()) })
+	defer stop()
 	buf := make([]byte, 64<<10)
 	n, rerr := io.ReadFull(pr, buf)
 	if rerr != nil && !errors.Is(rerr, io.ErrUnexpectedEOF) && !errors.Is(rerr, io.EOF) {
@@ -228,6 +234,7 @@ func (a *API) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf[:n])
 	if _, err := io.Copy(w, pr); err != nil {
 		a.logger.Warn("snapshot download interrupted", "error", err)
+		pr.CloseWithError(err)
 	}
 	<-errc
 }

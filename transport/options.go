@@ -98,6 +98,18 @@ type Options struct {
 
 	// HTTPClient is used for calls to the leader; default has a 10s timeout.
 	HTTPClient *http.Client
+
+	// Issue 11. LeaderLookupRate and LeaderLookupBurst bound how many
+	// credential lookups a second this node sends the leader for keys and
+	// tokens it does not know yet (defaults 50/s, burst 100); beyond them
+	// it answers 503. LeaderScheme is "https" when node-to-node calls use
+	// TLS (default "http").
+	LeaderLookupRate  float64
+	LeaderLookupBurst int
+	LeaderScheme      string
+	// RequirePeerCert: internal endpoints also require a verified client
+	// certificate with the server usage (TLS clusters).
+	RequirePeerCert bool
 }
 
 // Defaults.
@@ -155,6 +167,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.LeaderLookupRate <= 0 {
+		o.LeaderLookupRate = DefaultLeaderLookupRate
+	}
+	if o.LeaderLookupBurst <= 0 {
+		o.LeaderLookupBurst = DefaultLeaderLookupBurst
+	}
+	if o.LeaderScheme == "" {
+		o.LeaderScheme = "http"
 	}
 	if o.ValidateChannel == nil {
 		o.ValidateChannel = func(fsm.Channel) error { return nil }

@@ -41,7 +41,7 @@ var pingOK = []byte("OK")
 // the same path through the coalescer as POST /v1/heartbeat; any request
 // body (a cron job's output) is ignored and not read.
 func (a *API) handlePing(w http.ResponseWriter, r *http.Request) {
-	id, ok := a.authenticate(w, r.PathValue("key"))
+	id, ok := a.authenticateKey(w, r, r.PathValue("key"))
 	if !ok {
 		return
 	}

@@ -1,11 +1,9 @@
 package transport_test
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -132,7 +130,7 @@ func TestHeartbeat_ErrorsInUserTerms(t *testing.T) {
 		{"unknown key", n.beat(t, "lsk_nope", `{}`), "unknown machine key"},
 		{"hostname not a string", n.beat(t, key, `{"hostname":5}`), `body is not valid: field "hostname" must be a string`},
 		{"admin: not json", n.admin(t, http.MethodPost, "/v1/machines", `name=x`), "body is not JSON"},
-		{"admin: unknown token", call(t, http.MethodGet, n.srv.URL+"/v1/machines", "Bearer wrong", ""), "unknown admin token"},
+		{"admin: unknown token", call(t, http.MethodGet, n.srv.URL+"/v1/machines", "Bearer wrong", ""), "unknown, revoked or expired token"},
 		{"admin: unknown field", n.admin(t, http.MethodPost, "/v1/machines", `{"name":"x","colour":"red"}`), `body has an unknown field "colour"`},
 	} {
 		if got, _ := tc.r.body["error"].(string); got != tc.want {
@@ -141,21 +139,4 @@ func TestHeartbeat_ErrorsInUserTerms(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's writes from handler
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

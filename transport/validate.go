@@ -62,6 +62,9 @@ func validateLabels(field string, labels map[string]string) error {
 		if err := validateText(field+" value of "+k, v, maxLabelValueLen); err != nil {
 			return err
 		}
+		if hasControl(v, false) { // issue 11
+			return fmt.Errorf("%s value of %s must not contain control characters such as newlines", field, k)
+		}
 	}
 	return nil
 }
@@ -113,4 +116,20 @@ func parseLimit(s string) (int, error) {
 		return 0, fmt.Errorf("limit must be an integer between 1 and %d", maxEventsLimit)
 	}
 	return n, nil
+}
+
+// hasControl reports control characters (C0, DEL, C1); allowLines lets tab
+// and newline through (descriptions). Issue 11: names, hostnames and label
+// values are rendered in terminals, Telegram and HTML, where a newline or
+// an escape sequence could forge lines.
+func hasControl(s string, allowLines bool) bool {
+	for _, r := range s {
+		if allowLines && (r == '\n' || r == '\t') {
+			continue
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return true
+		}
+	}
+	return false
 }

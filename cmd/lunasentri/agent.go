@@ -278,6 +278,7 @@ func (c *cli) agentConfig(args []string) (agentConfig, error) {
 	once := fs.Bool("once", false, "send one heartbeat and exit: status 0 when a server accepted it, 1 otherwise")
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log in JSON")
+	tlsFlags := c.addTLSClientFlags(fs) // issue 11
 	pos, err := c.parse(fs, args)
 	if err != nil {
 		return agentConfig{}, err
@@ -328,6 +329,12 @@ func (c *cli) agentConfig(args []string) (agentConfig, error) {
 		cfg.Hostname, _ = c.hostname()
 	}
 	cfg.Logger = newLogger(*logLevel, *logJSON, c.stderr).Named("agent")
+	if hc, ok, err := c.tlsHTTPClient(tlsFlags, nil); err != nil {
+		return agentConfig{}, err
+	} else if ok {
+		hc.Timeout = 0 // each request has its own timeout
+		cfg.Client = hc
+	}
 	return cfg, nil
 }
 

@@ -26,6 +26,7 @@ type apiFlags struct {
 	address string
 	token   string
 	json    bool
+	tls     *tlsClientFlags // issue 11
 }
 
 // addAPIFlags adds the flags of every API command. Their defaults are the
@@ -36,6 +37,7 @@ func (c *cli) addAPIFlags(fs *flag.FlagSet) *apiFlags {
 		"node HTTP API URLs, comma-separated, tried in order (env LUNASENTRI_ADDR, default "+defaultAddress+")")
 	fs.StringVar(&f.token, "token", c.global.token, "admin token (env LUNASENTRI_ADMIN_TOKEN)")
 	fs.BoolVar(&f.json, "json", c.global.json, "print the raw JSON answer")
+	f.tls = c.addTLSClientFlags(fs) // issue 11
 	return f
 }
 
@@ -77,7 +79,11 @@ func (c *cli) client(f *apiFlags, needToken bool) (*apiClient, error) {
 	if needToken && token == "" {
 		return nil, usageErrorf("-token (or LUNASENTRI_ADMIN_TOKEN) is required")
 	}
-	return &apiClient{bases: bases, token: token, http: c.httpClient}, nil
+	hc, _, err := c.tlsHTTPClient(f.tls, c.httpClient) // issue 11
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{bases: bases, token: token, http: hc}, nil
 }
 
 func firstNonEmpty(vals ...string) string {

@@ -79,6 +79,8 @@ var groups = []group{
 		note: "A channel with -match gets events only for machines whose labels include all\nof those pairs."},
 	{name: "silence", aliases: []string{"silences"},
 		note: "A silence mutes notifications, never recording: events and metrics stay complete."},
+	{name: "token", aliases: []string{"tokens"},
+		note: "Roles: read (every GET), write (read + machines, channels, silences), admin (everything)."},
 	{name: "raft"},
 	{name: "snapshot"},
 }
@@ -94,9 +96,12 @@ func commandTable() []command {
 		machineCommands(),
 		channelCommands(),
 		silenceCommands(),
+		tokenCommands(),
 		opsCommands(),
 		clusterCommands(),
 		[]command{
+			{path: "tls", args: "ca create [-dir D] | cert create -ca-dir D -name NAME [-ip IP]... [-dns NAME]... [-client]",
+				summary: "a private CA and certificates for TLS", direct: (*cli).cmdTLS},
 			{path: "completion", args: "bash|zsh", argv: []string{"SHELL"}, setup: setupCompletion,
 				summary: "print a shell completion script",
 				help: "Prints a completion script. bash: source <(lunasentri completion bash)\n" +
@@ -349,24 +354,34 @@ func (c *cli) runCommand(ctx context.Context, cmd *command, args []string) error
 	return run(ctx, x)
 }
 
-// globalFlags takes -address, -token and -json (and -flag=value, --flag
+// globalFlags takes -address, -token, -json and the TLS client flags (and -flag=value, --flag
 // forms) from before the command word; they become the defaults of the
 // command's own flags of the same names.
 func (c *cli) globalFlags(args []string) ([]string, error) {
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
 		switch name {
-		case "address", "token":
+		case "address", "token", "ca-cert", "client-cert", "client-key":
 			if !hasValue {
 				if len(args) < 2 {
 					return nil, usageErrorf("flag needs an argument: -%s", name)
 				}
 				value, args = args[1], args[1:]
 			}
-			if name == "address" {
+			if c.global.tls == nil {
+				c.global.tls = &tlsClientFlags{}
+			}
+			switch name {
+			case "address":
 				c.global.address = value
-			} else {
+			case "token":
 				c.global.token = value
+			case "ca-cert":
+				c.global.tls.caCert = value
+			case "client-cert":
+				c.global.tls.clientCert = value
+			case "client-key":
+				c.global.tls.clientKey = value
 			}
 		case "json":
 			c.global.json = !hasValue || value == "true" || value == "1"

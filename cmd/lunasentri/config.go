@@ -70,6 +70,13 @@ type serverConfig struct {
 
 	// StatusPageMatch: label=value[,…] of the machines on /status (issue 12).
 	StatusPageMatch string
+	// Issue 11: TLS.
+	TLSCert           string
+	TLSKey            string
+	TLSCA             string
+	TLSVerifyIncoming bool
+
+	WebhookDenyPrivate bool // issue 11
 }
 
 // defaultServerConfig holds the defaults from DESIGN.md. hostname is the
@@ -153,6 +160,12 @@ func serverSettings() []setting {
 		{"per-machine-metrics", "per_machine_metrics", "", kindBool, "add lunasentri_machine_up{machine} to /metrics (one series per machine: small fleets only)", func(c *serverConfig) any { return &c.PerMachineMetrics }},
 		{"log-level", "log_level", "", kindLogLevel, "`LEVEL`: trace, debug, info, warn or error (default info)", func(c *serverConfig) any { return &c.LogLevel }},
 		{"log-json", "log_json", "", kindBool, "log in JSON", func(c *serverConfig) any { return &c.LogJSON }},
+		// Issue 11: TLS.
+		{"tls-cert", "tls_cert", "", kindString, "`FILE`: this server's certificate (PEM); with -tls-key and -tls-ca turns TLS on for the API, Raft and node-to-node calls", func(c *serverConfig) any { return &c.TLSCert }},
+		{"tls-key", "tls_key", "", kindString, "`FILE`: the private key of -tls-cert (PEM)", func(c *serverConfig) any { return &c.TLSKey }},
+		{"tls-ca", "tls_ca", "", kindString, "`FILE`: the cluster CA (PEM); peers and client certificates must be signed by it", func(c *serverConfig) any { return &c.TLSCA }},
+		{"tls-verify-incoming", "tls_verify_incoming", "", kindBool, "also require client certificates signed by -tls-ca on the API", func(c *serverConfig) any { return &c.TLSVerifyIncoming }},
+		{"webhook-deny-private", "webhook_deny_private", "", kindBool, "refuse webhook targets that resolve to loopback, link-local (cloud metadata), RFC 1918 or ULA addresses, checked when dialling", func(c *serverConfig) any { return &c.WebhookDenyPrivate }},
 	}
 }
 
@@ -241,8 +254,20 @@ func (c serverConfig) validate(hostname string) error {
 	case c.AdminToken == "":
 		return errors.New("-admin-token (or LUNASENTRI_ADMIN_TOKEN) is required")
 	}
-	_, err := server.ParseStatusPageMatch(c.StatusPageMatch) // issue 12
-	return err
+	if _, err := server.ParseStatusPageMatch(c.StatusPageMatch); err != nil { // issue 12
+		return err
+	}
+	// Issue 11: TLS is all or nothing, and needs encrypted gossip.
+	anyTLS := c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != ""
+	switch {
+	case anyTLS && (c.TLSCert == "" || c.TLSKey == "" || c.TLSCA == ""):
+		return errors.New("TLS needs all of -tls-cert, -tls-key and -tls-ca")
+	case c.TLSVerifyIncoming && !anyTLS:
+		return errors.New("-tls-verify-incoming needs -tls-cert, -tls-key and -tls-ca")
+	case anyTLS && c.GossipKey == "":
+		return errors.New("with TLS on, a gossip key is required (-gossip-key or LUNASENTRI_GOSSIP_KEY; lunasentri keygen makes one)")
+	}
+	return nil
 }
 
 // valueError is a bad value: "invalid duration \"0s\"" plus an optional

@@ -267,6 +267,8 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
 		PerMachineMetrics: true, StatusPageMatch: "public=yes", FlapThreshold: 7, FlapWindow: 3 * time.Minute,
 		SMTPAddr: "smtp:587", SMTPUsername: "u", SMTPPassword: "p", SMTPTLS: "starttls", SMTPFrom: "a@b.c",
+		TLSCert: "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem", TLSVerifyIncoming: true,
+		WebhookDenyPrivate: true,
 	}
 	logger := hclog.NewNullLogger()
 	got := buildServerOptions(cfg, logger)
@@ -278,7 +280,9 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		GossipKey: "k", LeaveOnTerminate: true, ServerStabilization: 5 * time.Second, DeadServerCleanup: 6 * time.Second,
 		PerMachineMetrics: true, StatusPageMatch: "public=yes", FlapThreshold: 7, FlapWindow: 3 * time.Minute,
 		SMTPAddr: "smtp:587", SMTPUsername: "u", SMTPPassword: "p", SMTPTLS: "starttls", SMTPFrom: "a@b.c",
-		Version: version, Revision: revision, Logger: logger,
+		TLSCert: "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem", TLSVerifyIncoming: true,
+		WebhookDenyPrivate: true,
+		Version:            version, Revision: revision, Logger: logger,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

@@ -28,14 +28,26 @@ type devConfig struct {
 	TempDir          string        // parent of the throwaway data dir; "" is os.TempDir()
 	ReadyTimeout     time.Duration // how long to wait for /readyz; 0 skips the wait
 	StopTimeout      time.Duration // SIGTERM → SIGKILL
+	// TLS (issue 11): generate a CA and certificates in the data dir and
+	// run the nodes with TLS, mutual TLS between them and a gossip key.
+	TLS bool
+	// tlsDir is set by runDev when TLS is on: ca.pem, node.pem, node-key.pem.
+	tlsDir    string
+	gossipKey string
 }
 
 // devNode is one node of the dev cluster.
 type devNode struct {
 	Name, HTTPAddr, RaftAddr, GossipAddr, DataDir string
+	TLS                                           bool // issue 11: https
 }
 
-func (n devNode) URL() string { return "http://" + n.HTTPAddr }
+func (n devNode) URL() string {
+	if n.TLS {
+		return "https://" + n.HTTPAddr
+	}
+	return "http://" + n.HTTPAddr
+}
 
 // devNodes lays out the three loopback nodes: node{i} on 808{i}, 831{i}, 832{i}.
 func devNodes(dataDir string) []devNode {
@@ -63,7 +75,15 @@ func devServerArgs(nodes []devNode, i int, cfg devConfig) []string {
 		}
 	}
 	n := nodes[i]
-	return []string{"server",
+	var tlsArgs []string
+	if cfg.tlsDir != "" {
+		tlsArgs = []string{
+			"-tls-cert", filepath.Join(cfg.tlsDir, "node.pem"),
+			"-tls-key", filepath.Join(cfg.tlsDir, "node-key.pem"),
+			"-tls-ca", filepath.Join(cfg.tlsDir, "ca.pem"),
+		}
+	}
+	return append([]string{"server",
 		"-node-id", n.Name,
 		"-data-dir", n.DataDir,
 		"-http-addr", n.HTTPAddr,
@@ -74,7 +94,7 @@ func devServerArgs(nodes []devNode, i int, cfg devConfig) []string {
 		"-offline-threshold", cfg.OfflineThreshold.String(),
 		"-log-level", cfg.LogLevel,
 		"-status-page-match", devStatusPageMatch,
-	}
+	}, tlsArgs...)
 }
 
 // devStatusPageMatch: in the dev cluster, machines labelled public=true are
@@ -97,6 +117,7 @@ func (c *cli) devConfig(args []string) (devConfig, error) {
 	token := fs.String("admin-token", "", "admin token (default: a random one)")
 	threshold := fs.String("offline-threshold", "30s", "offline threshold of the cluster")
 	logLevel := fs.String("log-level", "info", "log level of the nodes")
+	withTLS := fs.Bool("tls", false, "run with TLS: a throwaway CA, https APIs, mutual TLS between the nodes, encrypted gossip")
 	pos, err := c.parse(fs, args)
 	if err != nil {
 		return devConfig{}, err
@@ -125,6 +146,7 @@ func (c *cli) devConfig(args []string) (devConfig, error) {
 		Executable:       exe,
 		ReadyTimeout:     time.Minute,
 		StopTimeout:      15 * time.Second,
+		TLS:              *withTLS,
 	}, nil
 }
 
@@ -151,6 +173,15 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 
 	logs := &lockedWriter{w: c.stderr}
 	nodes := devNodes(dataDir)
+	readyClient := &http.Client{Timeout: time.Second}
+	if cfg.TLS {
+		if readyClient, err = setUpDevTLS(&cfg, dataDir); err != nil {
+			return err
+		}
+		for i := range nodes {
+			nodes[i].TLS = true
+		}
+	}
 	children := make([]*devChild, len(nodes))
 	defer func() { c.stopDevChildren(children, cfg.StopTimeout) }()
 	stopped := make(chan struct{})
@@ -162,6 +193,9 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 		n := nodes[i]
 		cmd := exec.Command(cfg.Executable, devServerArgs(nodes, i, cfg)...)
 		cmd.Env = append(os.Environ(), "LUNASENTRI_ADMIN_TOKEN="+cfg.AdminToken)
+		if cfg.gossipKey != "" {
+			cmd.Env = append(cmd.Env, "LUNASENTRI_GOSSIP_KEY="+cfg.gossipKey)
+		}
 		lw := &lineWriter{prefix: n.Name + " | ", out: logs}
 		cmd.Stdout, cmd.Stderr = lw, lw
 		if err := cmd.Start(); err != nil {
@@ -192,7 +226,7 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 	defer cancelReady()
 	ready := make(chan string, 1)
 	if cfg.ReadyTimeout > 0 {
-		go func() { ready <- waitDevReady(readyCtx, nodes, cfg.ReadyTimeout) }()
+		go func() { ready <- waitDevReadyWith(readyCtx, readyClient, nodes, cfg.ReadyTimeout) }()
 	}
 	restart := c.devRestartRequests(stopped)
 
@@ -307,6 +341,9 @@ func (c *cli) printDevBanner(dataDir string, children []*devChild, cfg devConfig
 	fmt.Fprintf(w, "  status page        %s/status  (machines labelled %s)\n", urls[0], devStatusPageMatch)
 	fmt.Fprintf(w, "\nTry it from another terminal:\n\n")
 	fmt.Fprintf(w, "  export LUNASENTRI_ADDR=%s LUNASENTRI_ADMIN_TOKEN=%s\n", strings.Join(urls, ","), cfg.AdminToken)
+	if cfg.tlsDir != "" {
+		fmt.Fprintf(w, "  export LUNASENTRI_CACERT=%s    # TLS: trust the dev CA\n", filepath.Join(cfg.tlsDir, "ca.pem"))
+	}
 	fmt.Fprintf(w, "  %s status\n", bin)
 	fmt.Fprintf(w, "  KEY=$(%s machines register web-1)    # prints the machine's API key, once\n", bin)
 	fmt.Fprintf(w, "  %s agent -server %s -key \"$KEY\" -interval 5s\n", bin, strings.Join(urls, ","))
@@ -332,9 +369,13 @@ func (c *cli) printDevReady(leader string, children []*devChild) {
 // waitDevReady polls every node's /readyz until all answer 200, then returns
 // the leader's ID from /v1/status; "" if that did not happen within timeout.
 func waitDevReady(ctx context.Context, nodes []devNode, timeout time.Duration) string {
+	return waitDevReadyWith(ctx, &http.Client{Timeout: time.Second}, nodes, timeout)
+}
+
+// waitDevReadyWith is waitDevReady with a chosen client (TLS).
+func waitDevReadyWith(ctx context.Context, hc *http.Client, nodes []devNode, timeout time.Duration) string {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc := &http.Client{Timeout: time.Second}
 	get := func(url string) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {

@@ -83,7 +83,7 @@ func setupMachinesList(_ *cli, fs *flag.FlagSet) runner {
 		tw := tabwriter.NewWriter(x.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tSTATUS\tLAST SEEN\tHOSTNAME\tAGENT\tLABELS")
 		for _, m := range out.Machines {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Status, x.ago(m.LastSeen), dash(m.Hostname),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safeCell(m.Name), m.Status, x.ago(m.LastSeen), dash(m.Hostname),
 				dash(m.Agent.version()), dash(kvFlag(m.Labels).String()))
 		}
 		return tw.Flush()
@@ -133,7 +133,7 @@ func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return safeCell(s) // issue 11: untrusted text never forges lines in a table
 }
 
 // joinSorted renders parts sorted and comma-separated.
@@ -156,7 +156,7 @@ func (c *cli) printMachine(w io.Writer, m machine) {
 	if m.LastSeen != "" {
 		lastSeen = m.LastSeen + " (" + c.ago(m.LastSeen) + ")"
 	}
-	fmt.Fprintf(tw, "Name:\t%s\n", m.Name)
+	fmt.Fprintf(tw, "Name:\t%s\n", safeCell(m.Name))
 	fmt.Fprintf(tw, "ID:\t%s\n", dash(m.ID))
 	fmt.Fprintf(tw, "Status:\t%s\n", status)
 	if m.Reason == "reported" {

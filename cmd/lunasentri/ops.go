@@ -89,7 +89,7 @@ func setupEvents(_ *cli, fs *flag.FlagSet) runner {
 			if e.Message != "" {
 				reason += ": " + e.Message
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.OccurredAt, e.Type, e.Machine.Name, dash(joinSorted(ds)), dash(cell(reason, 60)), e.ID)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.OccurredAt, e.Type, safeCell(e.Machine.Name), dash(joinSorted(ds)), dash(cell(reason, 60)), e.ID)
 		}
 		return tw.Flush()
 	}
@@ -175,7 +175,7 @@ func setupChannelsList(_ *cli, _ *flag.FlagSet) runner {
 				target = "chat " + string(ch.ChatID)
 			}
 			target = moreChannelTarget(ch, target)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ch.Name, ch.Type, dash(target), dash(kvFlag(ch.Match).String()))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safeCell(ch.Name), ch.Type, dash(target), dash(kvFlag(ch.Match).String()))
 		}
 		return tw.Flush()
 	}

@@ -46,12 +46,6 @@ func silenceCommands() []command {
 	}
 }
 
-// listFlag collects a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
 func setupSilenceAdd(c *cli, fs *flag.FlagSet) runner {
 	var machines listFlag
 	fs.Var(&machines, "machine", "machine `NAME` to silence (repeatable)")

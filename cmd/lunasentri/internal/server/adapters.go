@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/lunasentri/lunasentri/cluster"
@@ -60,28 +61,42 @@ func (r raftMetrics) AppliedIndex() uint64   { return r.c.Raft().AppliedIndex() 
 func (r raftMetrics) LastContact() time.Time { return r.c.Raft().LastContact() }
 
 // observer fans FSM changes out to the leader-side loops. Both are cheap
-// no-ops on followers.
+// no-ops on followers. Raft replays the log into the FSM inside
+// cluster.New, before the monitor and dispatcher exist, so the fields are
+// atomic and nil-safe (issue 11: wired before Raft starts, set once ready).
 type observer struct {
-	monitor    *monitor.Monitor
-	dispatcher *notify.Dispatcher
-	restored   func()
+	monitor    atomic.Pointer[monitor.Monitor]
+	dispatcher atomic.Pointer[notify.Dispatcher]
+	restored   atomic.Pointer[func()]
 }
 
 func (o *observer) MachinesSeen(batch []fsm.SeenMachine) {
-	if !o.monitor.Running() {
+	m := o.monitor.Load()
+	if m == nil || !m.Running() {
 		return // followers: no conversion, no allocation
 	}
 	seen := make([]monitor.Seen, len(batch))
 	for i, s := range batch {
 		seen[i] = monitor.Seen{ID: s.ID, LastSeen: s.LastSeen, Threshold: s.Threshold}
 	}
-	o.monitor.MachinesSeen(seen)
+	m.MachinesSeen(seen)
 }
-func (o *observer) MachineGone(id string) { o.monitor.MachineGone(id) }
-func (o *observer) OutboxChanged()        { o.dispatcher.Kick() }
+
+func (o *observer) MachineGone(id string) {
+	if m := o.monitor.Load(); m != nil {
+		m.MachineGone(id)
+	}
+}
+
+func (o *observer) OutboxChanged() {
+	if d := o.dispatcher.Load(); d != nil {
+		d.Kick()
+	}
+}
+
 func (o *observer) Restored() {
-	if o.restored != nil {
-		o.restored()
+	if f := o.restored.Load(); f != nil {
+		(*f)()
 	}
 }
 

@@ -75,8 +75,17 @@ func (o *Options) setDefaults() error {
 	if err := email.ValidateServer(o.smtpServer()); err != nil { // issue 15
 		return err
 	}
+	if o.tlsFiles().Enabled() && o.GossipKey == "" {
+		return errors.New("with TLS on, a gossip key is required (-gossip-key; lunasentri keygen makes one)")
+	}
 	if o.ClusterSecret == "" {
-		o.ClusterSecret = deriveClusterSecret(o.AdminToken)
+		if o.tlsFiles().Enabled() {
+			// Issue 11: a TLS cluster keeps node-to-node auth apart from
+			// the admin token; every server already shares the gossip key.
+			o.ClusterSecret = deriveClusterSecret("gossip:" + o.GossipKey)
+		} else {
+			o.ClusterSecret = deriveClusterSecret(o.AdminToken)
+		}
 	}
 	if o.Version == "" {
 		o.Version = "dev"

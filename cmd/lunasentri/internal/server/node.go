@@ -70,6 +70,7 @@ func Run(ctx context.Context, opts Options) error {
 
 // Start builds and starts a node; it returns once every listener is open.
 func Start(opts Options) (*Node, error) {
+	secretFromAdminToken := opts.ClusterSecret == "" && !opts.tlsFiles().Enabled()
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -94,12 +95,21 @@ func Start(opts Options) (*Node, error) {
 	obs := &observer{}
 	n.FSM = fsm.New(fsm.Options{MaxEvents: opts.MaxEvents, Observer: obs})
 
+	sec, err := newSecurity(opts)
+	if err != nil {
+		return nil, err
+	}
+	if secretFromAdminToken {
+		opts.Logger.Warn("the cluster secret is derived from the admin token; set -cluster-secret (or turn TLS on) in production so that one leaked secret does not give away the other")
+	}
+
 	// The HTTP listener opens first so a port clash fails before Raft
 	// touches the data dir.
 	ln, err := net.Listen("tcp", opts.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.HTTPAddr, err)
 	}
+	ln = sec.wrapListener(ln)
 
 	var leaderWork func(context.Context)
 	late := &lateMetrics{}
@@ -119,7 +129,9 @@ func Start(opts Options) (*Node, error) {
 		GossipKey:           gossipKey,
 		ServerStabilization: opts.ServerStabilization,
 		DeadServerCleanup:   opts.DeadServerCleanup,
-		ProbeServer:         probeServer(&http.Client{Timeout: 2 * time.Second}),
+		ProbeServer:         probeServer(sec.peerClient(2*time.Second), sec.scheme),
+		RaftTLS:             sec.raftServer(),
+		RaftTLSClient:       sec.raftClient(),
 	})
 	if err != nil {
 		ln.Close()
@@ -153,9 +165,9 @@ func Start(opts Options) (*Node, error) {
 		Outbox:     outbox{n.FSM},
 		Recorder:   recorder{n.Cluster},
 		Leadership: n.Cluster,
-		Channels: newChannels(n.FSM, tg, opts.Version, channelsOptions{
+		Channels: sec.guardWebhooks(newChannels(n.FSM, tg, opts.Version, channelsOptions{
 			SMTP: opts.smtpServer(), BaseURL: baseURLOf(httpAdv), Logger: opts.Logger.Named("channels"),
-		}),
+		})),
 		OnOutcome: n.Metrics.NotificationOutcome,
 		ObserveDelay: func(_ string, d time.Duration) {
 			n.Metrics.NotificationDelay.Observe(d.Seconds())
@@ -174,11 +186,13 @@ func Start(opts Options) (*Node, error) {
 		n.abort(ln)
 		return nil, err
 	}
-	obs.monitor, obs.dispatcher = n.Monitor, n.Dispatcher
+	obs.monitor.Store(n.Monitor)
+	obs.dispatcher.Store(n.Dispatcher)
 	// After a restore the leader's deadlines and outbox view are stale:
 	// restart leader work from the new state (asynchronously: Restore runs
 	// on Raft's FSM goroutine, which leader work may be waiting on).
-	obs.restored = func() { go n.Cluster.RestartLeaderWork() }
+	restored := func() { go n.Cluster.RestartLeaderWork() }
+	obs.restored.Store(&restored)
 	leaderWork = n.leaderWork
 
 	n.API, err = transport.New(transport.Options{
@@ -188,7 +202,7 @@ func Start(opts Options) (*Node, error) {
 		Alerting: opts.alerting(),
 		// Issue 13: telegram is refused without a bot token; issue 15: each
 		// channel type's own checks (email needs -smtp-addr).
-		ValidateChannel: validateChannelWith(opts.TelegramBotToken, channelValidator(opts.smtpServer())),
+		ValidateChannel: sec.checkChannels(validateChannelWith(opts.TelegramBotToken, channelValidator(opts.smtpServer()))),
 		TestChannel: func(ctx context.Context, name string) error {
 			if _, err := n.FSM.Channel(name); err != nil {
 				return err
@@ -200,6 +214,10 @@ func Start(opts Options) (*Node, error) {
 		Metrics:            n.Metrics.Handler(),
 		HeartbeatsReceived: n.Metrics.HeartbeatsReceived,
 		ObserveFlush:       n.Metrics.ObserveFlush,
+		// Issue 11: node-to-node calls over mutual TLS when it is on.
+		HTTPClient:      sec.peerClient(10 * time.Second),
+		LeaderScheme:    sec.scheme,
+		RequirePeerCert: sec.tls != nil,
 	})
 	if err != nil {
 		n.abort(ln)

@@ -108,9 +108,9 @@ func (n *Node) Left() <-chan struct{} { return n.left }
 
 // probeServer asks another server's API for its Raft progress, so the
 // leader promotes a new server only once it has caught up.
-func probeServer(client *http.Client) func(ctx context.Context, httpAddr string) (cluster.ServerProgress, error) {
+func probeServer(client *http.Client, scheme string) func(ctx context.Context, httpAddr string) (cluster.ServerProgress, error) {
 	return func(ctx context.Context, httpAddr string) (cluster.ServerProgress, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/v1/status", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+httpAddr+"/v1/status", nil)
 		if err != nil {
 			return cluster.ServerProgress{}, err
 		}

@@ -74,6 +74,16 @@ type Options struct {
 	Revision string
 	Logger   hclog.Logger // nil: a default logger to stderr
 
+	// Issue 11: TLS. With TLSCert, TLSKey and TLSCA set the API is served
+	// over TLS, and Raft and node-to-node calls use mutual TLS against the
+	// CA; TLSVerifyIncoming also requires client certificates on the API.
+	// TLS requires a GossipKey.
+	TLSCert, TLSKey, TLSCA string
+	TLSVerifyIncoming      bool
+	// WebhookDenyPrivate refuses webhook targets that resolve to loopback,
+	// link-local, RFC 1918 or ULA addresses, checked at dial time.
+	WebhookDenyPrivate bool
+
 	// RaftConfig and GossipProbeInterval let tests shorten timeouts; nil and
 	// zero keep hashicorp's defaults.
 	RaftConfig          func(*raft.Config)
