@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +30,7 @@ func (n *Node) mountUI(api http.Handler) (http.Handler, error) {
 	u, err := ui.New(ui.Options{
 		Logger:          n.opts.Logger,
 		Read:            uiModel{n},
-		Auth:            uiAuth{admin: n.opts.AdminToken},
+		Auth:            uiAuth{tokens: n.API},
 		Actions:         uiActions{api: api, admin: n.opts.AdminToken},
 		SessionSecret:   n.opts.ClusterSecret,
 		StatusPageMatch: match,
@@ -121,15 +120,20 @@ func (m uiModel) Cluster() ui.ClusterView {
 	return v
 }
 
-// uiAuth: today only the bootstrap admin token exists. Token roles (issue
-// 11) replace this with a lookup of the token's hash.
-type uiAuth struct{ admin string }
+// uiAuth signs people in with any API token (issue 11's roles): the
+// bootstrap admin token, or a stored read, write or admin token, checked
+// with the leader when this node has not applied it yet.
+type uiAuth struct {
+	tokens interface {
+		TokenRole(token string) (role string, ok bool)
+	}
+}
 
 func (a uiAuth) Role(tok string) (string, bool) {
-	if tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.admin)) == 1 {
-		return ui.RoleAdmin, true
+	if tok == "" {
+		return "", false
 	}
-	return "", false
+	return a.tokens.TokenRole(tok)
 }
 
 // uiActions do what the API does, by calling this node's own API handler in

@@ -245,3 +245,38 @@ func (tc *testCluster) beatQuiet(i int, key string) {
 		resp.Body.Close()
 	}
 }
+
+// TestUI_SignInWithRoleTokens: the dashboard takes issue 11's tokens; a
+// read token sees the fleet and no buttons that change things, a write
+// token sees them, an unknown token is refused — on a follower that may
+// not have applied the token yet.
+func TestUI_SignInWithRoleTokens(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	tc.leader()
+	f := tc.follower()
+	tc.register(f, "web-1", nil)
+	secret := func(role string) string {
+		var out struct {
+			Secret string `json:"secret"`
+		}
+		if code := call(t, "POST", tc.url(tc.leader())+"/v1/tokens", testToken, map[string]any{"name": "ui-" + role, "role": role}, &out); code != http.StatusCreated {
+			t.Fatalf("create %s token: %d", role, code)
+		}
+		return out.Secret
+	}
+	read, write := secret("read"), secret("write")
+	c := &http.Client{}
+	code, page := getPage(t, c, tc.url(f)+"/ui/machines/web-1", read)
+	if code != http.StatusOK || !strings.Contains(page, "web-1") {
+		t.Fatalf("read token: %d\n%s", code, page)
+	}
+	if strings.Contains(page, ">Pause<") || strings.Contains(page, "Silence 1h") {
+		t.Fatal("a read-only token sees buttons that change things")
+	}
+	if _, page = getPage(t, c, tc.url(f)+"/ui/machines/web-1", write); !strings.Contains(page, ">Pause<") {
+		t.Fatalf("a write token sees no Pause button:\n%s", page)
+	}
+	if code, _ = getPage(t, c, tc.url(f)+"/ui/", "not-a-token"); code == http.StatusOK {
+		t.Fatal("an unknown token got the dashboard")
+	}
+}
