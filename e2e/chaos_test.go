@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -64,9 +65,29 @@ func chaosSettings(t testing.TB) chaosParams {
 }
 
 // serverFlags are the flags every chaos server gets.
+// Flap damping is off (-flap-threshold 1000): the fleet's flapping
+// machines are the suite's way of making many silences, and the verdict
+// judges every alert of every silence; damping is judged by the alerting
+// tests.
 func (p chaosParams) serverFlags() []string {
-	return []string{"-offline-threshold", p.threshold.String(), "-max-events", "100000"}
+	return []string{"-offline-threshold", p.threshold.String(), "-max-events", "100000", "-flap-threshold", "1000"}
 }
+
+// chaosOptions change what runChaos sets up. The zero value is the
+// classic scenario: chaosPlans, a channel that sends every transition
+// alone (group_after at its maximum), no silences.
+type chaosOptions struct {
+	// plans, if set, replaces chaosPlans.
+	plans func(r *chaosRun) []machinePlan
+	// digests: the channel keeps the default group_after and a short
+	// group_window, so transitions go out in digests; the run then also
+	// waits for every digest to be sent.
+	digests bool
+}
+
+// stormDigestWindow is the storm channel's group_window: short, so the
+// run's tail does not wait 30s for the last digest.
+const stormDigestWindow = 3 * time.Second
 
 // chaosRun is one scenario in progress.
 type chaosRun struct {
@@ -85,6 +106,9 @@ type chaosRun struct {
 	// dupsAllowed: a sender was killed, frozen or cut off, so a delivery
 	// may have been sent and not recorded (at most 1% duplicates).
 	dupsAllowed bool
+	// silences the script created (issue 10): the ground truth of what was
+	// muted, for the verdict.
+	silences []silenceSpan
 }
 
 // at waits until offset d from the fleet's start.
@@ -105,6 +129,11 @@ func (r *chaosRun) ready(i int) {
 // hook, a fleet with plans spanning chaosLen, script for the faults, then
 // the tail, the ground truth and the verdict.
 func runChaos(t *testing.T, name string, c chaosCluster, hook *chaosHook, p chaosParams, chaosLen time.Duration, script func(r *chaosRun)) {
+	runChaosWith(t, name, c, hook, p, chaosLen, chaosOptions{}, script)
+}
+
+// runChaosWith is runChaos with options.
+func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p chaosParams, chaosLen time.Duration, opts chaosOptions, script func(r *chaosRun)) {
 	seed := uint64(time.Now().UnixNano())
 	r := &chaosRun{t: t, name: name, p: p, c: c, hook: hook, rng: rand.New(rand.NewPCG(seed, seed>>1))}
 	t.Logf("%s: %d machines, interval %s, threshold %s, grace %s, slack %s, rounds %d, seed %d",
@@ -112,16 +141,22 @@ func runChaos(t *testing.T, name string, c chaosCluster, hook *chaosHook, p chao
 	stalls := watchStalls(t)
 	r.obs = newObserver(t, c)
 	leader := r.leader()
+	channel := map[string]any{"type": "webhook", "name": "chaos", "url": hook.url(), "secret": hook.secret, "group_after": 10000}
+	if opts.digests {
+		channel = map[string]any{"type": "webhook", "name": "chaos", "url": hook.url(), "secret": hook.secret,
+			"group_window": stormDigestWindow.String()}
+	}
 	waitFor(t, 20*time.Second, "create the webhook channel", func() bool {
-		code := api("POST", c.nodeURL(leader)+"/v1/channels", adminToken, map[string]any{
-			"type": "webhook", "name": "chaos", "url": hook.url(), "secret": hook.secret,
-		}, nil)
+		code := api("POST", c.nodeURL(leader)+"/v1/channels", adminToken, channel, nil)
 		return code == http.StatusCreated || code == http.StatusConflict
 	})
 
 	r.chaosFrom = 3 * time.Second
 	r.calmAt = r.chaosFrom + chaosLen
 	plans := chaosPlans(name, p.machines, r.chaosFrom, r.calmAt, p.threshold, p.slack, r.rng)
+	if opts.plans != nil {
+		plans = opts.plans(r)
+	}
 	r.fleet = newFleet(t, clusterURLs(c), p.interval, p.threshold-p.slack)
 	began := time.Now()
 	r.fleet.register(plans)
@@ -162,6 +197,9 @@ func runChaos(t *testing.T, name string, c chaosCluster, hook *chaosHook, p chao
 	stall := stalls()
 	t.Logf("test process: longest scheduling stall %s (cap %s)", stall.Round(time.Millisecond), stallCap)
 	events := r.settledEvents(end)
+	if opts.digests {
+		r.digestsSent()
+	}
 	time.Sleep(lateDupWindow) // observation window for late duplicates
 	all := r.allEvents()
 	v := judge(verdictInput{
@@ -169,7 +207,7 @@ func runChaos(t *testing.T, name string, c chaosCluster, hook *chaosHook, p chao
 		truths: r.fleet.groundTruth(lostBeats(r.obs.actionList(), nodeNames(c))), terms: r.obs.terms(end), end: end,
 		events: events, allEvents: all, received: hook.requests(), senders: hook.from(),
 		failovers: r.obs.failovers(), forbidden: r.forbidden, actions: r.obs.actionList(), nodes: nodeNames(c),
-		attempts: r.fleet.failuresBetween,
+		attempts: r.fleet.failuresBetween, silences: r.silences,
 	})
 	for _, tm := range r.obs.terms(end) {
 		t.Logf("term %d: %s led %s → %s", tm.n, tm.leader, tm.start.Format("15:04:05.000"), tm.end.Format("15:04:05.000"))
@@ -439,6 +477,45 @@ func TestChaos(t *testing.T) {
 				time.Sleep(2 * time.Second)
 				r.obs.act(l, "restart", func() { c.restartNode(l) })
 			}
+		})
+	})
+
+	t.Run("storm", func(t *testing.T) {
+		t.Parallel()
+		// Issue 10: four fifths of the fleet go dark within 2s (a storm:
+		// the channel switches to digests), a quarter of them under a
+		// silence; the leader is killed while the storm's digests are going
+		// out, the silence expires while its machines are still dark (their
+		// offlines go out then, once), and everyone comes back together
+		// across a second kill. Every transition must reach the receiver
+		// exactly once, alone or inside one digest, or be held by the
+		// silence and no longer true when it ended.
+		c, hook := newLoopbackChaos(t, p, "chaos-storm-secret-0123456789")
+		wave := 5 * time.Second
+		dark := p.threshold + p.grace + 6*time.Second
+		opts := chaosOptions{digests: true, plans: func(r *chaosRun) []machinePlan { return stormPlans(r, wave, dark) }}
+		runChaosWith(t, "storm", c, hook, p, wave+2*time.Second+dark+2*time.Second, opts, func(r *chaosRun) {
+			r.dupsAllowed = true
+			var muted []string
+			for _, m := range r.fleet.machines {
+				if m.plan.kind == "storm" && len(muted) < p.machines/5 {
+					muted = append(muted, m.plan.name)
+				}
+			}
+			expire := r.silenceMachines(muted)
+			kill := func(at time.Duration) {
+				r.at(at)
+				l := r.leader()
+				_, lt := r.obs.leaderNow()
+				r.obs.act(l, "kill", func() { c.killNode(l) })
+				r.obs.waitLeader(t, 30*time.Second, lt, l)
+				time.Sleep(2 * time.Second)
+				r.obs.act(l, "restart", func() { c.restartNode(l) })
+			}
+			kill(wave + p.threshold + 3*time.Second) // the offline wave's digests in flight
+			r.at(wave + p.threshold + p.grace + 3*time.Second)
+			expire()                        // its machines are still dark
+			kill(wave + dark + time.Second) // the online wave
 		})
 	})
 
@@ -730,4 +807,84 @@ func TestChaos_ThawedNodeDropsHeartbeatsItSleptThrough(t *testing.T) {
 				round, leader+1, thawedAt.Format("15:04:05.000"), thawedAt.Sub(frozeAt).Round(time.Millisecond), n, len(keys), strings.Join(back, ", "))
 		}
 	}
+}
+
+// digestsSent waits until the leader has no digest (or other notice) left
+// to send: the deliveries of grouped transitions are final in the events,
+// but their digest may still be collecting or in flight.
+func (r *chaosRun) digestsSent() {
+	r.t.Helper()
+	waitFor(r.t, r.p.settle+stormDigestWindow, "every digest sent", func() bool {
+		l, _ := r.obs.leaderNow()
+		if l < 0 || !r.c.isRunning(l) {
+			return false
+		}
+		v, ok := metricValue(r.c.nodeURL(l), "lunasentri_notices_pending")
+		return ok && v == 0
+	})
+}
+
+// metricValue reads one unlabelled series from a node's /metrics.
+func metricValue(base, name string) (float64, bool) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
+// silenceMachines silences the named machines through the leader until
+// expired, and records the span for the verdict; expire ends it.
+func (r *chaosRun) silenceMachines(names []string) (expire func()) {
+	r.t.Helper()
+	var out struct {
+		Silence struct {
+			ID string `json:"id"`
+		} `json:"silence"`
+	}
+	from := time.Now()
+	waitFor(r.t, 20*time.Second, "create the silence", func() bool {
+		return api("POST", r.c.nodeURL(r.leader())+"/v1/silences", adminToken, map[string]any{
+			"machines": names, "duration": "1h", "comment": "chaos: a silence that expires mid-storm",
+		}, &out) == http.StatusCreated
+	})
+	span := silenceSpan{machines: map[string]bool{}, from: from}
+	for _, n := range names {
+		span.machines[n] = true
+	}
+	return func() {
+		waitFor(r.t, 20*time.Second, "expire the silence", func() bool {
+			return api("DELETE", r.c.nodeURL(r.leader())+"/v1/silences/"+out.Silence.ID, adminToken, nil, nil) == http.StatusNoContent
+		})
+		span.to = time.Now()
+		r.silences = append(r.silences, span)
+		r.t.Logf("silence over %d machines %s → %s", len(names), span.from.Format("15:04:05.000"), span.to.Format("15:04:05.000"))
+	}
+}
+
+// stormPlans: most of the fleet goes dark together (a storm: digests),
+// stays dark through a leader kill and a silence's expiry, and comes back
+// together; the rest beats steadily or flaps as usual.
+func stormPlans(r *chaosRun, wave, dark time.Duration) []machinePlan {
+	plans := chaosPlans("storm", r.p.machines, r.chaosFrom, r.calmAt, r.p.threshold, r.p.slack, r.rng)
+	for i := range plans {
+		if i%5 == 4 {
+			continue // a fifth keeps chaosPlans' steady, dying and flapping mix
+		}
+		spread := time.Duration(r.rng.Int64N(int64(2 * time.Second)))
+		plans[i].kind = "storm"
+		plans[i].off = []offWindow{{from: wave + spread, to: wave + spread + dark}}
+	}
+	return plans
 }

@@ -384,6 +384,7 @@ type delivery struct {
 	State     string `json:"state"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"last_error"`
+	Digest    string `json:"digest"` // the digest a grouped transition went out in
 }
 
 type event struct {

@@ -32,6 +32,10 @@ type hookSeen struct {
 	Problem    string // "" when headers and body are as docs/api.md says
 	Status     int    // what the receiver answered; 0 while held
 	ClientGone bool   // the sender had hung up before the answer
+	// Digest is the digest id when this record is one event out of a
+	// machine.digest delivery (then DeliveryID is the event's own id):
+	// the receiver unpacks digests, as docs/api.md lets receivers do.
+	Digest string
 }
 
 // webhookReceiver is a signed-webhook receiver on loopback. It can be told
@@ -107,13 +111,66 @@ func checkShape(r *http.Request, body []byte) (event, machine, problem string) {
 	return p.Event, machine, strings.Join(problems, "; ")
 }
 
+// digestBody is a machine.digest delivery: every event exactly as a single
+// delivery's body.
+type digestBody struct {
+	Event  string            `json:"event"`
+	ID     string            `json:"id"`
+	Events []json.RawMessage `json:"events"`
+}
+
+// unpack returns the records of one request: itself, or one per event of a
+// digest, each checked like a single delivery's body.
+func unpack(r *http.Request, body []byte, base hookSeen) []*hookSeen {
+	var d digestBody
+	if json.Unmarshal(body, &d) != nil || d.Event != "machine.digest" {
+		s := base
+		s.Event, s.Machine, s.Problem = checkShape(r, body)
+		return []*hookSeen{&s}
+	}
+	var problems []string
+	if r.Header.Get("X-LunaSentri-Event") != "machine.digest" || r.Header.Get("X-LunaSentri-Delivery") != d.ID || d.ID == "" {
+		problems = append(problems, "digest headers do not name the digest")
+	}
+	if len(d.Events) == 0 || len(d.Events) > 1000 {
+		problems = append(problems, fmt.Sprintf("digest with %d events", len(d.Events)))
+	}
+	var out []*hookSeen
+	for _, raw := range d.Events {
+		var ev struct {
+			Event string `json:"event"`
+			ID    string `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &ev)
+		s := base
+		s.DeliveryID, s.Digest = ev.ID, d.ID
+		// The inner body is checked as a single delivery would be, with
+		// the headers it would have had.
+		h := r.Clone(r.Context())
+		h.Header = r.Header.Clone()
+		h.Header.Set("X-LunaSentri-Event", ev.Event)
+		h.Header.Set("X-LunaSentri-Delivery", ev.ID)
+		s.Event, s.Machine, s.Problem = checkShape(h, raw)
+		if len(problems) > 0 {
+			s.Problem = strings.TrimPrefix(s.Problem+"; "+strings.Join(problems, "; "), "; ")
+		}
+		out = append(out, &s)
+	}
+	if len(out) == 0 {
+		s := base
+		s.Event, s.Problem = d.Event, strings.Join(problems, "; ")
+		out = append(out, &s)
+	}
+	return out
+}
+
 func (w *webhookReceiver) serve(rw http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	s := &hookSeen{Received: time.Now(), DeliveryID: r.Header.Get("X-LunaSentri-Delivery")}
-	s.SigValid = verifySignature(w.secret, r.Header, body)
-	s.Event, s.Machine, s.Problem = checkShape(r, body)
+	base := hookSeen{Received: time.Now(), DeliveryID: r.Header.Get("X-LunaSentri-Delivery")}
+	base.SigValid = verifySignature(w.secret, r.Header, body)
+	recs := unpack(r, body, base)
 	w.mu.Lock()
-	w.seen = append(w.seen, s)
+	w.seen = append(w.seen, recs...)
 	status, hold := http.StatusOK, false
 	switch {
 	case w.reject:
@@ -131,7 +188,9 @@ func (w *webhookReceiver) serve(rw http.ResponseWriter, r *http.Request) {
 		<-release
 	}
 	w.mu.Lock()
-	s.Status, s.Answered, s.ClientGone = status, time.Now(), r.Context().Err() != nil
+	for _, s := range recs {
+		s.Status, s.Answered, s.ClientGone = status, time.Now(), r.Context().Err() != nil
+	}
 	w.mu.Unlock()
 	rw.WriteHeader(status)
 }

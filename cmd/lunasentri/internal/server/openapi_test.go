@@ -172,6 +172,9 @@ func TestOpenAPI_LiveAnswersMatchTheDocument(t *testing.T) {
 
 	// Open endpoints.
 	s.do(specReq{method: "GET", url: base + "/healthz", want: 200})
+	// A node is ready once it has applied up to the leader's commit index
+	// (issue 11: readiness that tells the truth); wait for that first.
+	waitFor(t, 10*time.Second, "node ready", func() bool { return call(t, "GET", base+"/readyz", "", nil, nil) == http.StatusOK })
 	s.do(specReq{method: "GET", url: base + "/readyz", want: 200})
 	s.do(specReq{method: "GET", url: base + "/metrics", want: 200})
 	s.do(specReq{method: "GET", url: base + "/v1/status", want: 200})
@@ -238,6 +241,18 @@ func TestOpenAPI_LiveAnswersMatchTheDocument(t *testing.T) {
 	})
 	s.do(specReq{method: "GET", url: base + "/v1/events?limit=10", token: admin, want: 200})
 	s.do(specReq{method: "GET", url: base + "/v1/machines", token: admin, want: 200})
+
+	// Issue 11: role tokens.
+	var tok struct {
+		Token struct {
+			ID string `json:"id"`
+		} `json:"token"`
+	}
+	data = s.do(specReq{method: "POST", url: base + "/v1/tokens", token: admin, want: 201, body: `{"name":"grafana","role":"read","expires_in":"720h"}`})
+	_ = json.Unmarshal(data, &tok)
+	s.do(specReq{method: "POST", url: base + "/v1/tokens", token: admin, want: 400, body: `{"name":"x","role":"root"}`, badRequest: true})
+	s.do(specReq{method: "GET", url: base + "/v1/tokens", token: admin, want: 200})
+	s.do(specReq{method: "DELETE", url: base + "/v1/tokens/" + tok.Token.ID, token: admin, want: 204})
 
 	// Issue 10: edits, silences, pause, uptime and reported failures.
 	s.do(specReq{method: "PATCH", url: base + "/v1/machines/web-1", token: admin, want: 200,
