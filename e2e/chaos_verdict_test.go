@@ -180,6 +180,7 @@ type chaosVerdict struct {
 	deliveries    int
 	grouped       int // transitions sent inside a digest (issue 10)
 	silenced      int // transitions held by a silence and never sent
+	heldThenSent  int // held by a silence, sent once it ended
 	badDups       int // duplicates not explained by the sender's death
 	worstFailover time.Duration
 	must, may     int
@@ -243,12 +244,18 @@ type silenceSpan struct {
 // heldBySilence reports whether ev's machine was under a silence when ev
 // happened (± slack and lag: the silence's stamps are this process's).
 func (in verdictInput) heldBySilence(ev event, margin time.Duration) bool {
+	_, ok := in.silenceOf(ev, margin)
+	return ok
+}
+
+// silenceOf is the silence that held ev, if any.
+func (in verdictInput) silenceOf(ev event, margin time.Duration) (silenceSpan, bool) {
 	for _, s := range in.silences {
 		if s.machines[ev.Machine.Name] && !ev.OccurredAt.Before(s.from.Add(-margin)) && !ev.OccurredAt.After(s.to.Add(margin)) {
-			return true
+			return s, true
 		}
 	}
-	return false
+	return silenceSpan{}, false
 }
 
 // forbiddenWindow: node must send nothing from `from` until it leads
@@ -551,6 +558,7 @@ func judge(in verdictInput) chaosVerdict {
 			problem("receiver accepted %s, which is no event", id)
 		}
 	}
+	dupSent := map[string]bool{}
 	for _, ev := range in.events {
 		n := accepted[ev.ID]
 		d, ok := deliveryFor(ev, "chaos")
@@ -568,6 +576,19 @@ func judge(in verdictInput) chaosVerdict {
 			v.silenced++
 			continue
 		}
+		// A transition that happened well inside a silence is sent only once
+		// the silence has ended (it was still true then).
+		if sp, held := in.silenceOf(ev, 0); held && n > 0 && ev.OccurredAt.Before(sp.to.Add(-in.slack)) {
+			for _, s := range in.received {
+				if s.DeliveryID == ev.ID && s.Status/100 == 2 && s.Received.Before(sp.to.Add(-in.stall)) {
+					v.count(ev.Machine.Name, func(t *tally) { t.falseAlerts++ })
+					problem("%s %s of %s: sent at %s, while its silence lasted (until %s)", ev.ID, ev.Type, ev.Machine.Name,
+						s.Received.Format("15:04:05.000"), sp.to.Format("15:04:05.000"))
+					break
+				}
+			}
+			v.heldThenSent++
+		}
 		// Alone (delivered) or inside a digest (grouped), exactly once.
 		if n == 0 || !ok || (d.State != "delivered" && d.State != "grouped") {
 			v.count(ev.Machine.Name, func(t *tally) { t.undelivered++ })
@@ -577,11 +598,16 @@ func judge(in verdictInput) chaosVerdict {
 			v.grouped++
 		}
 		if n > 1 {
-			v.dupDeliveries += n - 1
 			sentAs := ev.ID
 			if d.State == "grouped" {
 				sentAs = d.Digest // the digest is what was sent (again)
 			}
+			// A digest sent twice is one duplicate delivery, whatever it
+			// carried.
+			if !dupSent[sentAs] {
+				v.dupDeliveries += n - 1
+			}
+			dupSent[sentAs] = true
 			var copies []hookFrom
 			var text []string
 			for _, h := range in.senders {
@@ -901,9 +927,9 @@ func (v chaosVerdict) report(t *testing.T, dupsAllowed bool) {
 	t.Logf("verdict:\n%s", verdictTable([]chaosVerdict{v}))
 	t.Logf("silences: %d must alert, %d ambiguous (%d of them alerted); %d planned longer than the threshold; test process stalled up to %s (cap %s)",
 		v.must, v.may, v.mayAlerted, v.plannedLong, v.stall.Round(time.Millisecond), stallCap)
-	if v.grouped > 0 || v.silenced > 0 {
-		t.Logf("deliveries: %d transitions went out inside digests, %d were held by a silence and never sent (right: each was inside a silence and no longer true when it ended)",
-			v.grouped, v.silenced)
+	if v.grouped > 0 || v.silenced > 0 || v.heldThenSent > 0 {
+		t.Logf("deliveries: %d transitions went out inside digests; %d were held by a silence and sent once it ended; %d were held and never sent (each no longer true when its silence ended)",
+			v.grouped, v.heldThenSent, v.silenced)
 	}
 	for _, n := range v.notes {
 		t.Logf("note: %s", n)
