@@ -604,10 +604,11 @@ func judge(in verdictInput) chaosVerdict {
 			}
 			// A digest sent twice is one duplicate delivery, whatever it
 			// carried.
-			if !dupSent[sentAs] {
-				v.dupDeliveries += n - 1
+			if dupSent[sentAs] {
+				continue // judged with the first of its events
 			}
 			dupSent[sentAs] = true
+			v.dupDeliveries += n - 1
 			var copies []hookFrom
 			var text []string
 			for _, h := range in.senders {
@@ -618,6 +619,9 @@ func judge(in verdictInput) chaosVerdict {
 			}
 			line := fmt.Sprintf("duplicate: %s (%s %s, occurred %s) accepted %d times: %s",
 				ev.ID, ev.Type, ev.Machine.Name, ev.OccurredAt.Format("15:04:05.000"), n, strings.Join(text, ", "))
+			if sentAs != ev.ID {
+				line += " (inside digest " + sentAs + ", sent again whole)"
+			}
 			if why := unexplainedCopy(copies, in.actions); why != "" {
 				v.badDups++
 				problem("%s; %s", line, why)
