@@ -45,4 +45,3 @@ func jsonTypeName(goType string) string {
 	}
 	return goType
 }
-

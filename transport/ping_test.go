@@ -138,5 +138,3 @@ func TestHeartbeat_ErrorsInUserTerms(t *testing.T) {
 		}
 	}
 }
-
-
