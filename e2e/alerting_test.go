@@ -169,6 +169,26 @@ func TestE2E_Alerting(t *testing.T) {
 		t.Fatal("flappy is not flagged flapping")
 	}
 
+	// PATCH the channel: reminders every 1s from now on; a bad policy is a
+	// 400 and changes nothing.
+	if code := api("PATCH", pc.url(f)+"/v1/channels/hook", adminToken, map[string]any{"repeat_interval": "1s"}, nil); code != http.StatusOK {
+		t.Fatalf("PATCH channel: %d", code)
+	}
+	if code := api("PATCH", pc.url(f)+"/v1/channels/hook", adminToken, map[string]any{"group_after": 0}, nil); code != http.StatusBadRequest {
+		t.Fatalf("PATCH channel with group_after 0: %d", code)
+	}
+	var chs struct {
+		Channels []struct {
+			Name           string `json:"name"`
+			RepeatInterval string `json:"repeat_interval"`
+			GroupAfter     int    `json:"group_after"`
+		} `json:"channels"`
+	}
+	api("GET", pc.url(f)+"/v1/channels", adminToken, nil, &chs)
+	if len(chs.Channels) != 1 || chs.Channels[0].RepeatInterval != "1s" || chs.Channels[0].GroupAfter != 100 {
+		t.Fatalf("channel after PATCH: %+v", chs.Channels)
+	}
+
 	// Reminders for "cron" while it stays offline.
 	waitFor(t, 10*time.Second, "two reminders for cron", func() bool { return len(hook.deliveriesFor("cron", "rm-")) >= 2 })
 

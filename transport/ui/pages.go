@@ -287,6 +287,9 @@ type machineView struct {
 	Escaped                                    string // the name as a path segment
 	CanPause, CanResume, CanSilence, CanExpire bool
 	Silenced                                   []silenceRow
+	// Issue 10: flapping, and why an offline machine is offline.
+	Flapping        bool
+	Reason, Message string
 }
 
 type agentView struct {
@@ -315,7 +318,11 @@ func (u *UI) handleMachine(w http.ResponseWriter, r *http.Request, s *session) {
 		Since: whenOf(m.StatusChangedAt, now), LastSeen: whenOf(m.LastSeen, now), Created: whenOf(m.CreatedAt, now),
 		Threshold: m.Threshold(u.opts.Read.DefaultThreshold()).String(), ThresholdDefault: m.OfflineThreshold == 0,
 		Labels: sortedKV(m.Labels), Escaped: url.PathEscape(m.Name),
-		Bars: uptimeBars(det.Segments, now),
+		Bars:     uptimeBars(det.Segments, now),
+		Flapping: m.Flapping, Message: m.Message,
+	}
+	if m.Reason == fsm.ReasonReported {
+		mv.Reason = "Its agent reported a failure"
 	}
 	if a := det.Agent; a != nil {
 		mv.Agent = &agentView{Hostname: a.Hostname, Version: a.AgentVersion, Reported: whenOf(a.ReportedAt, now), Info: sortedKV(a.Info)}
@@ -362,6 +369,12 @@ func (u *UI) eventRow(ev fsm.Event, now time.Time) eventRow {
 	switch ev.Type {
 	case fsm.EventOffline:
 		row.Label, row.Class = "went offline", "offline"
+		row.Message = ev.Message
+		if ev.Reason == fsm.ReasonReported {
+			row.Reason = "its agent reported a failure"
+		} else if ev.Reason == fsm.ReasonSilence {
+			row.Reason = "no heartbeat within the threshold"
+		}
 	case fsm.EventOnline:
 		row.Label, row.Class = "came back online", "online"
 		if ev.DownFor > 0 {
@@ -373,7 +386,7 @@ func (u *UI) eventRow(ev fsm.Event, now time.Time) eventRow {
 	for _, dl := range ev.Deliveries {
 		row.Deliveries = append(row.Deliveries, deliveryRow{
 			Channel: dl.Channel, Type: dl.ChannelType, State: dl.State, Class: deliveryClass(dl.State),
-			Error: dl.LastError, Attempts: dl.Attempts,
+			Error: dl.LastError, Attempts: dl.Attempts, Digest: dl.Digest,
 		})
 	}
 	return row

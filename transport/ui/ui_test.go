@@ -475,3 +475,33 @@ func TestUI_WarnsWhenTheNodeHasNoLeader(t *testing.T) {
 		t.Fatal("a warning on a healthy node")
 	}
 }
+
+// TestMachinePage_ReportedFailureDigestAndFlapping: issue 10's facts on the
+// machine page, escaped: why it is offline (a reported failure and its
+// message), which digest carried a transition, and flapping.
+func TestMachinePage_ReportedFailureDigestAndFlapping(t *testing.T) {
+	fl := newFleet(t)
+	t0 := fl.now
+	fl.apply(fsm.CmdCreateChannel, fsm.CreateChannel{Channel: fsm.Channel{Name: "ops", Type: "webhook", URL: "http://x",
+		Policy: fsm.ChannelPolicy{GroupAfter: 1}}})
+	for _, n := range []string{"db-1", "db-2", "db-3"} {
+		fl.register(n, nil)
+	}
+	fl.beat(t0, "db-1", "db-2", "db-3")
+	fl.apply(fsm.CmdMarkOffline, fsm.MarkOffline{At: t0.Add(time.Hour), Machines: []fsm.OfflineMark{
+		{ID: id("db-2"), LastSeen: t0}, {ID: id("db-3"), LastSeen: t0}}})
+	fl.apply(fsm.CmdReportFailure, fsm.ReportFailure{ID: id("db-1"), At: t0.Add(2 * time.Hour), Message: `disk <b>full</b>`})
+	s := newSite(t, fl, nil)
+	p := do(t, noFollow(t), "GET", s.srv.URL+"/ui/machines/db-1", readTok, nil)
+	for _, want := range []string{"Its agent reported a failure", "disk &lt;b&gt;full&lt;/b&gt;", "its agent reported a failure"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("db-1's page lacks %q", want)
+		}
+	}
+	p = do(t, noFollow(t), "GET", s.srv.URL+"/ui/machines/db-2", readTok, nil)
+	for _, want := range []string{"no heartbeat within the threshold", "grouped", "in digest dg-"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("db-2's page lacks %q", want)
+		}
+	}
+}

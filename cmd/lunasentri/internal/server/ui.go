@@ -71,7 +71,27 @@ func (m uiModel) Machines() []fsm.Machine { return m.n.FSM.Machines("") }
 
 func (m uiModel) Machine(name string, now time.Time) (ui.MachineDetail, error) {
 	mm, segs, err := m.n.FSM.MachineHistory(name, now)
-	return ui.MachineDetail{Machine: mm, Segments: segs}, err
+	return ui.MachineDetail{Machine: mm, Segments: segs, Agent: agentReport(mm.Agent)}, err
+}
+
+// agentReport is what the agent reported (issue 13), for the machine page;
+// info values that are not strings show as their JSON text.
+func agentReport(f *fsm.AgentFacts) *ui.AgentReport {
+	if f == nil {
+		return nil
+	}
+	r := &ui.AgentReport{Hostname: f.Hostname, AgentVersion: f.AgentVersion, ReportedAt: f.ReportedAt, Info: map[string]string{}}
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(f.Info, &raw) == nil {
+		for k, v := range raw {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				s = string(v)
+			}
+			r.Info[k] = s
+		}
+	}
+	return r
 }
 
 func (m uiModel) Events(limit int) []fsm.Event { return m.n.FSM.Events(limit) }
