@@ -95,6 +95,25 @@ type removePeerRequest struct {
 	ID string `json:"id"`
 }
 
+// Errors an Operator's RemoveServer wraps so the API can answer in kind.
+var (
+	// ErrUnknownPeer: no server with that id (404).
+	ErrUnknownPeer = errors.New("no such server")
+	// ErrPeerQuorum: removing that voter would lose quorum (409).
+	ErrPeerQuorum = errors.New("the cluster would lose quorum")
+)
+
+// removePeerStatus is the HTTP status of a RemoveServer error.
+func removePeerStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrUnknownPeer):
+		return http.StatusNotFound
+	case errors.Is(err, ErrPeerQuorum):
+		return http.StatusConflict
+	}
+	return http.StatusServiceUnavailable
+}
+
 func (a *API) handleRemovePeer(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.operator(w); !ok {
 		return
@@ -115,7 +134,7 @@ func (a *API) handleRemovePeer(w http.ResponseWriter, r *http.Request) {
 			writeError(w, le.status, "%s", le.msg)
 			return
 		}
-		writeError(w, http.StatusServiceUnavailable, "%s", err.Error())
+		writeError(w, removePeerStatus(err), "%s", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"removed": req.ID})
@@ -149,7 +168,7 @@ func (a *API) handleInternalRemovePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := op.RemoveServer(req.ID); err != nil {
-		writeError(w, http.StatusNotFound, "%s", err.Error())
+		writeError(w, removePeerStatus(err), "%s", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"removed": req.ID})

@@ -3,7 +3,7 @@ package transport_test
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -29,8 +29,11 @@ func (o *fakeOperator) RaftInfo() (transport.RaftInfo, error) {
 func (o *fakeOperator) RemoveServer(id string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if id == "unknown" {
-		return errors.New("no such server")
+	switch id {
+	case "unknown":
+		return fmt.Errorf("%w: %s", transport.ErrUnknownPeer, id)
+	case "last-voter":
+		return fmt.Errorf("%w: removing %s", transport.ErrPeerQuorum, id)
 	}
 	o.removed = append(o.removed, id)
 	return nil
@@ -103,6 +106,10 @@ func TestOperator_EndpointsOnTheLeader(t *testing.T) {
 	if r := n.admin(t, "POST", "/v1/cluster/raft/remove-peer", `{"id":"n3"}`); r.status != 200 {
 		t.Errorf("remove-peer: %d %s", r.status, r.raw)
 	}
+	// Refusals say what they are: an unknown id is 404, a removal that
+	// would lose quorum 409 (issue 16's guard), never "unavailable".
+	wantJSONError(t, n.admin(t, "POST", "/v1/cluster/raft/remove-peer", `{"id":"unknown"}`), http.StatusNotFound)
+	wantJSONError(t, n.admin(t, "POST", "/v1/cluster/raft/remove-peer", `{"id":"last-voter"}`), http.StatusConflict)
 
 	resp, err := http.DefaultClient.Do(mustReq(t, "GET", n.srv.URL+"/v1/snapshot", nil))
 	if err != nil {

@@ -36,7 +36,17 @@ func (o operator) RaftInfo() (transport.RaftInfo, error) {
 	return out, nil
 }
 
-func (o operator) RemoveServer(id string) error { return o.n.Cluster.RemoveServer(id) }
+// RemoveServer tells the API which refusal it was (404 unknown, 409 quorum).
+func (o operator) RemoveServer(id string) error {
+	err := o.n.Cluster.RemoveServer(id)
+	switch {
+	case errors.Is(err, cluster.ErrUnknownServer):
+		return fmt.Errorf("%w: %w", transport.ErrUnknownPeer, err)
+	case errors.Is(err, cluster.ErrWouldLoseQuorum):
+		return fmt.Errorf("%w: %w", transport.ErrPeerQuorum, err)
+	}
+	return err
+}
 
 func (o operator) SaveSnapshot(w io.Writer) error { return o.n.Cluster.SaveSnapshot(w) }
 
