@@ -258,7 +258,7 @@ func TestValidate_Errors(t *testing.T) {
 	}{
 		{"no url", nil, nil, "", "", "url (or urls) is required"},
 		{"ftp", []string{"ftp://am"}, nil, "", "", "scheme must be http or https"},
-		{"no host", []string{"http://"}, nil, "", "", "has no host"},
+		{"no host", []string{"http://"}, nil, "", "", "host is missing"},
 		{"api path", []string{"http://am:9093/api/v2/alerts"}, nil, "", "", "without /api/v2/alerts"},
 		{"dup", []string{"http://am:9093", "http://am:9093"}, nil, "", "", "urls[1] repeats"},
 		{"bad label", []string{"http://am"}, map[string]string{"team-x": "a"}, "", "", "not a Prometheus label name"},

@@ -1,36 +1,20 @@
 package httpx
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/lunasentri/lunasentri/notify/webhook"
 )
 
-// ValidateURL checks that raw is an http(s) URL with a host. field names it
-// in the error ("url", "urls[1]"); the error never repeats the URL, which may
-// carry credentials.
+// ValidateURL checks that raw is an http(s) URL with a host, by the webhook
+// channel's rule (one rule for every HTTP channel). field names it in the
+// error ("url", "urls[1]"); the error never repeats the URL, which may carry
+// credentials.
 func ValidateURL(field, raw string) error {
-	if strings.TrimSpace(raw) == "" {
-		return fmt.Errorf("%s is required", field)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("%s does not parse: %v", field, err)
-	}
-	switch u.Scheme {
-	case "http", "https":
-	case "":
-		return fmt.Errorf("%s has no scheme, want http:// or https://", field)
-	default:
-		return fmt.Errorf("%s scheme must be http or https, got %q", field, u.Scheme)
-	}
-	if u.Opaque != "" || u.Hostname() == "" {
-		return fmt.Errorf("%s has no host", field)
+	if err := webhook.ValidateURL(raw); err != nil {
+		return fmt.Errorf("%s: %s", field, strings.TrimPrefix(err.Error(), webhook.ErrInvalidURL.Error()+": "))
 	}
 	return nil
 }
