@@ -333,3 +333,34 @@ func TestBrowser_Silences(t *testing.T) {
 		t.Fatalf("actions = %v", got)
 	}
 }
+
+// TestBrowser_ReportedFailureDigestAndFlapping shows issue 10's facts as a
+// person sees them: why a machine is down, the digest that carried a
+// transition, a flapping machine.
+func TestBrowser_ReportedFailureDigestAndFlapping(t *testing.T) {
+	b := newBrowser(t)
+	fl := newFleet(t)
+	t0 := fl.now
+	fl.apply(fsm.CmdCreateChannel, fsm.CreateChannel{Channel: fsm.Channel{Name: "ops", Type: "webhook", URL: "http://x",
+		Policy: fsm.ChannelPolicy{GroupAfter: 1}}})
+	for _, n := range []string{"backup-1", "db-2", "db-3"} {
+		fl.register(n, map[string]string{"env": "prod"})
+	}
+	fl.beat(t0, "backup-1", "db-2", "db-3")
+	fl.apply(fsm.CmdMarkOffline, fsm.MarkOffline{At: t0.Add(time.Hour), Machines: []fsm.OfflineMark{
+		{ID: id("db-2"), LastSeen: t0}, {ID: id("db-3"), LastSeen: t0}}})
+	fl.apply(fsm.CmdReportFailure, fsm.ReportFailure{ID: id("backup-1"), At: t0.Add(2 * time.Hour), Message: "pg_dump exited 1: disk full on /var/backups"})
+	s := newSite(t, fl, nil)
+	ctx := b.tab()
+	signInBrowser(t, ctx, s.srv.URL, adminTok)
+	must(t, ctx, "backup-1", chromedp.Navigate(s.srv.URL+"/ui/machines/backup-1"), chromedp.WaitVisible("main h1"))
+	if txt := eval[string](t, ctx, `document.querySelector("main .flash-error").innerText`); !strings.Contains(txt, "pg_dump exited 1") {
+		t.Fatalf("reported failure banner: %q", txt)
+	}
+	shot(t, ctx, "11-machine-reported-failure")
+	must(t, ctx, "db-2", chromedp.Navigate(s.srv.URL+"/ui/machines/db-2"), chromedp.WaitVisible("main h1"))
+	if txt := eval[string](t, ctx, `document.querySelector("main ol.timeline").innerText`); !strings.Contains(txt, "in digest dg-") {
+		t.Fatalf("timeline: %q", txt)
+	}
+	shot(t, ctx, "12-machine-in-digest")
+}
