@@ -442,3 +442,32 @@ func TestReconcile_Property(t *testing.T) {
 		}
 	})
 }
+
+// TestReminders_StopWhenTheChannelNoLongerMatches: a channel whose match
+// (or the machine's labels) changed so it no longer wants the machine gets
+// no more reminders for it.
+func TestReminders_StopWhenTheChannelNoLongerMatches(t *testing.T) {
+	h := newHarness(t, fsm.Options{})
+	ch := fsm.Channel{Name: "hook", Type: fsm.ChannelWebhook, URL: "https://h/x", Secret: "0123456789abcdef",
+		Match: map[string]string{"env": "prod"}, Policy: fsm.ChannelPolicy{RepeatInterval: time.Minute, GroupAfter: 100}}
+	h.ok(fsm.CmdCreateChannel, fsm.CreateChannel{Channel: ch})
+	h.register("m", map[string]string{"env": "prod"}, 0)
+	rx := newReceiver()
+	_, at := h.goOffline(t0, "m")
+	rx.drain(h, at)
+	h.tick(at.Add(time.Minute), noFlapDamping)
+	rx.drain(h, at.Add(time.Minute))
+	if rx.reminders != 1 {
+		t.Fatalf("reminders %d, want 1 while it matches", rx.reminders)
+	}
+	ch.Match = map[string]string{"env": "staging"}
+	h.ok(fsm.CmdUpdateChannel, fsm.UpdateChannel{Channel: ch})
+	if h.f.TickDue(at.Add(3*time.Minute), noFlapDamping) {
+		t.Fatal("a reminder is due for a channel that no longer matches")
+	}
+	h.tick(at.Add(3*time.Minute), noFlapDamping)
+	rx.drain(h, at.Add(3*time.Minute))
+	if rx.reminders != 1 {
+		t.Fatalf("reminders %d after the channel stopped matching", rx.reminders)
+	}
+}

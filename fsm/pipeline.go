@@ -413,8 +413,8 @@ func (f *FSM) remind(index uint64, at time.Time, fx *effects) {
 		for _, n := range slices.Sorted(maps.Keys(m.Alerting.Told)) {
 			ch, ok := f.channels[n]
 			t := m.Alerting.Told[n]
-			if !ok || ch.Policy.RepeatInterval <= 0 || at.Before(t.At.Add(ch.Policy.RepeatInterval)) {
-				continue
+			if !ok || ch.Policy.RepeatInterval <= 0 || at.Before(t.At.Add(ch.Policy.RepeatInterval)) || !ch.Matches(m.Labels) {
+				continue // gone, no reminders, not yet due, or no longer this machine's channel
 			}
 			list = append(list, due{m, ch, t})
 			incoming[n]++

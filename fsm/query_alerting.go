@@ -118,7 +118,7 @@ func (f *FSM) TickDue(now time.Time, cfg AlertingConfig) bool {
 		}
 		for n, t := range m.Alerting.Told {
 			ch, ok := f.channels[n]
-			if ok && ch.Policy.RepeatInterval > 0 && !now.Before(t.At.Add(ch.Policy.RepeatInterval)) {
+			if ok && ch.Policy.RepeatInterval > 0 && !now.Before(t.At.Add(ch.Policy.RepeatInterval)) && ch.Matches(m.Labels) {
 				if f.suppressedAt(m, now) == "" {
 					return true
 				}
