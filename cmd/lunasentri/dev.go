@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -182,6 +183,13 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 			nodes[i].TLS = true
 		}
 	}
+	// A cluster secret of its own, so the dev nodes do not warn that it is
+	// derived from the admin token (a production concern).
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	clusterSecret := hex.EncodeToString(secret)
 	children := make([]*devChild, len(nodes))
 	defer func() { c.stopDevChildren(children, cfg.StopTimeout) }()
 	stopped := make(chan struct{})
@@ -192,7 +200,7 @@ func (c *cli) runDev(ctx context.Context, cfg devConfig) (err error) {
 	start := func(i int) error {
 		n := nodes[i]
 		cmd := exec.Command(cfg.Executable, devServerArgs(nodes, i, cfg)...)
-		cmd.Env = append(os.Environ(), "LUNASENTRI_ADMIN_TOKEN="+cfg.AdminToken)
+		cmd.Env = append(os.Environ(), "LUNASENTRI_ADMIN_TOKEN="+cfg.AdminToken, "LUNASENTRI_CLUSTER_SECRET="+clusterSecret)
 		if cfg.gossipKey != "" {
 			cmd.Env = append(cmd.Env, "LUNASENTRI_GOSSIP_KEY="+cfg.gossipKey)
 		}

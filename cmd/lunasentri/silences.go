@@ -110,9 +110,20 @@ func setupSilenceAdd(c *cli, fs *flag.FlagSet) runner {
 	}
 }
 
+// shortDuration drops Go's trailing zero units: "1h0m0s" → "1h".
+func shortDuration(d string) string {
+	if strings.HasSuffix(d, "m0s") {
+		d = strings.TrimSuffix(d, "0s")
+	}
+	if strings.HasSuffix(d, "h0m") {
+		d = strings.TrimSuffix(d, "0m")
+	}
+	return d
+}
+
 func silenceWhen(s silence) string {
 	if s.Schedule != "" {
-		w := fmt.Sprintf("every %q (%s) for %s", s.Schedule, s.Timezone, s.Duration)
+		w := fmt.Sprintf("every %q (%s) for %s", s.Schedule, s.Timezone, shortDuration(s.Duration))
 		if s.EndsAt != "" {
 			w += " until " + shortTime(s.EndsAt)
 		}
