@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -48,10 +49,14 @@ func TestEcosystem_PingsWithCurlAndWgetAndCLIFailover(t *testing.T) {
 			t.Fatalf("GET /ping/KEY = %d", code)
 		}
 	}
-	waitFor(t, 10*time.Second, "cron-1 online", func() bool {
-		m, ok := pc.machine(l, "cron-1")
-		return ok && m.Status == "online"
-	})
+	// Reads come from each node's own replica: wait until the nodes the
+	// CLI falls back to have applied the beat too.
+	for i := range 3 {
+		waitFor(t, 10*time.Second, fmt.Sprintf("cron-1 online on node%d", i+1), func() bool {
+			m, ok := pc.machine(i, "cron-1")
+			return ok && m.Status == "online"
+		})
+	}
 
 	// The node the CLI tries first dies; the CLI, from the flag or the
 	// environment, and the agent move on.
