@@ -164,11 +164,7 @@ func New(opts Options) (*Notifier, error) {
 	if n.log == nil {
 		n.log = hclog.NewNullLogger()
 	}
-	version := opts.Version
-	if version == "" {
-		version = "dev"
-	}
-	n.userAgent = "LunaSentri/" + version
+	n.userAgent = httpx.UserAgent(opts.Version)
 	secrets := []string{opts.Password}
 	for _, u := range opts.URLs {
 		n.urls = append(n.urls, strings.TrimRight(u, "/")+alertsPath)

@@ -86,11 +86,7 @@ func New(opts Options) (*Notifier, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
-	version := opts.Version
-	if version == "" {
-		version = "dev"
-	}
-	n.userAgent = "LunaSentri/" + version
+	n.userAgent = httpx.UserAgent(opts.Version)
 	n.http = httpx.New("ntfy", opts.Client, n.now, append(httpx.URLSecrets(opts.URL), opts.Token)...)
 	return n, nil
 }

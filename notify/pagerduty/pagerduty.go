@@ -101,11 +101,7 @@ func New(opts Options) (*Notifier, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
-	version := opts.Version
-	if version == "" {
-		version = "dev"
-	}
-	n.userAgent = "LunaSentri/" + version
+	n.userAgent = httpx.UserAgent(opts.Version)
 	n.http = httpx.New("pagerduty", opts.Client, n.now, append(httpx.URLSecrets(n.url), opts.RoutingKey)...)
 	return n, nil
 }

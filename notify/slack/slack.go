@@ -71,11 +71,7 @@ func New(opts Options) (*Notifier, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
-	version := opts.Version
-	if version == "" {
-		version = "dev"
-	}
-	n.userAgent = "LunaSentri/" + version
+	n.userAgent = httpx.UserAgent(opts.Version)
 	secrets := httpx.URLSecrets(opts.URL)
 	if u, err := url.Parse(opts.URL); err == nil {
 		// The whole path is the webhook's secret (/services/T…/B…/X…,

@@ -161,3 +161,12 @@ func (c *Client) scrub(s, url string) string {
 	}
 	return s
 }
+
+// UserAgent is the User-Agent every channel sends: LunaSentri/VERSION
+// ("dev" when the build has no version).
+func UserAgent(version string) string {
+	if version == "" {
+		version = "dev"
+	}
+	return "LunaSentri/" + version
+}
