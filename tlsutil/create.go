@@ -36,11 +36,7 @@ func CreateCA(dir string) (certPath, keyPath string, err error) {
 	if err := refuseExisting(certPath, keyPath); err != nil {
 		return "", "", err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	serial, err := serialNumber()
+	key, serial, err := newKeyAndSerial()
 	if err != nil {
 		return "", "", err
 	}
@@ -59,13 +55,7 @@ func CreateCA(dir string) (certPath, keyPath string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	if err := writePEM(keyPath, "EC PRIVATE KEY", mustMarshalKey(key), 0o600); err != nil {
-		return "", "", err
-	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePair(dir, certPath, keyPath, der, key); err != nil {
 		return "", "", err
 	}
 	return certPath, keyPath, nil
@@ -107,11 +97,7 @@ func CreateCert(req CertRequest) (certPath, keyPath string, err error) {
 	if err := refuseExisting(certPath, keyPath); err != nil {
 		return "", "", err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	serial, err := serialNumber()
+	key, serial, err := newKeyAndSerial()
 	if err != nil {
 		return "", "", err
 	}
@@ -138,16 +124,32 @@ func CreateCert(req CertRequest) (certPath, keyPath string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if err := os.MkdirAll(req.OutDir, 0o755); err != nil {
-		return "", "", err
-	}
-	if err := writePEM(keyPath, "EC PRIVATE KEY", mustMarshalKey(key), 0o600); err != nil {
-		return "", "", err
-	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePair(req.OutDir, certPath, keyPath, der, key); err != nil {
 		return "", "", err
 	}
 	return certPath, keyPath, nil
+}
+
+// newKeyAndSerial is a fresh P-256 key and a random 127-bit serial.
+func newKeyAndSerial() (*ecdsa.PrivateKey, *big.Int, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := serialNumber()
+	return key, serial, err
+}
+
+// writePair writes a key (0600) and its certificate (0644) into dir,
+// refusing to overwrite either.
+func writePair(dir, certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := writePEM(keyPath, "EC PRIVATE KEY", mustMarshalKey(key), 0o600); err != nil {
+		return err
+	}
+	return writePEM(certPath, "CERTIFICATE", der, 0o644)
 }
 
 func serialNumber() (*big.Int, error) {
