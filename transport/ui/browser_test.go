@@ -362,5 +362,6 @@ func TestBrowser_ReportedFailureDigestAndFlapping(t *testing.T) {
 	if txt := eval[string](t, ctx, `document.querySelector("main ol.timeline").innerText`); !strings.Contains(txt, "in digest dg-") {
 		t.Fatalf("timeline: %q", txt)
 	}
+	must(t, ctx, "scroll to the timeline", chromedp.ScrollIntoView("main ol.timeline"))
 	shot(t, ctx, "12-machine-in-digest")
 }
