@@ -73,7 +73,7 @@ func (a *AgentFacts) Fingerprint() uint64 {
 func (f *FSM) AgentFingerprint(id string) (fp uint64, ok bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	m := f.machines[id]
+	m, _ := f.machines.get(id)
 	if m == nil || m.Agent == nil {
 		return 0, false
 	}
@@ -86,10 +86,11 @@ func (f *FSM) AgentFingerprint(id string) (fp uint64, ok bool) {
 func (f *FSM) setAgentFacts(c SetAgentFacts) *ApplyResult {
 	for i := range c.Reports {
 		r := &c.Reports[i]
-		m := f.machines[r.ID]
+		m, _ := f.machines.get(r.ID)
 		if m == nil || m.Agent.Same(&r.Facts) {
 			continue
 		}
+		f.noteMachine(r.ID, m)
 		facts := r.Facts
 		m.Agent = &facts
 	}

@@ -18,7 +18,7 @@ func (f *FSM) updateMachine(c UpdateMachine, fx *effects) *ApplyResult {
 	if !ok {
 		return &ApplyResult{Err: ErrMachineNotFound}
 	}
-	m := f.machines[id]
+	m, _ := f.mutableMachine(id)
 	if c.Labels != nil {
 		f.releaseLabels(m.Labels)
 		l := maps.Clone(*c.Labels)
@@ -52,7 +52,7 @@ func (f *FSM) pauseMachine(c PauseMachine, fx *effects) *ApplyResult {
 	if !ok {
 		return &ApplyResult{Err: ErrMachineNotFound}
 	}
-	m := f.machines[id]
+	m, _ := f.mutableMachine(id)
 	if m.Status != StatusPaused {
 		f.setStatus(m, StatusPaused, c.At.UTC())
 		m.Reason, m.Message, m.Flapping = "", "", false
@@ -76,7 +76,7 @@ func (f *FSM) resumeMachine(c ResumeMachine, fx *effects) *ApplyResult {
 	if !ok {
 		return &ApplyResult{Err: ErrMachineNotFound}
 	}
-	m := f.machines[id]
+	m, _ := f.mutableMachine(id)
 	if m.Status == StatusPaused {
 		// Unknown until its next beat, which brings it online without an
 		// event (invariant 4).
@@ -89,7 +89,7 @@ func (f *FSM) resumeMachine(c ResumeMachine, fx *effects) *ApplyResult {
 // reportFailure puts a machine offline at once with reason "reported". A
 // paused or already offline machine is left as it is.
 func (f *FSM) reportFailure(index uint64, c ReportFailure, fx *effects) *ApplyResult {
-	m, ok := f.machines[c.ID]
+	m, ok := f.mutableMachine(c.ID)
 	if !ok {
 		return &ApplyResult{Err: ErrMachineNotFound}
 	}

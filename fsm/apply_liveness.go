@@ -23,7 +23,7 @@ func (f *FSM) heartbeatBatch(index uint64, c HeartbeatBatch, fx *effects) *Apply
 	seq := 0
 	var ts []transition
 	for _, b := range c.Beats {
-		m, ok := f.machines[b.ID]
+		m, ok := f.machines.get(b.ID)
 		if !ok {
 			continue // deleted since the beat was taken
 		}
@@ -31,6 +31,7 @@ func (f *FSM) heartbeatBatch(index uint64, c HeartbeatBatch, fx *effects) *Apply
 		if !m.LastSeen.IsZero() && seenNanos <= m.LastSeen.UnixNano() {
 			continue
 		}
+		f.noteMachine(b.ID, m) // about to change (capture.go)
 		seen := time.Unix(0, seenNanos).UTC()
 		threshold := m.Threshold(c.DefaultThreshold)
 		switch m.Status {
@@ -88,10 +89,11 @@ func (f *FSM) markOffline(index uint64, c MarkOffline, fx *effects) *ApplyResult
 	seq := 0
 	var ts []transition
 	for _, mark := range c.Machines {
-		m, ok := f.machines[mark.ID]
+		m, ok := f.machines.get(mark.ID)
 		if !ok || m.Status != StatusOnline || !m.LastSeen.Equal(mark.LastSeen) {
 			continue // the fencepost moved: a heartbeat won the race
 		}
+		f.noteMachine(mark.ID, m) // about to change (capture.go)
 		f.setStatus(m, StatusOffline, at)
 		m.Reason, m.Message = ReasonSilence, ""
 		f.counters.TransitionsOffline++

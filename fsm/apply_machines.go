@@ -14,10 +14,10 @@ func (f *FSM) registerMachine(c RegisterMachine) *ApplyResult {
 	if _, ok := f.byName[m.Name]; ok {
 		return &ApplyResult{Err: ErrMachineExists}
 	}
-	if _, ok := f.machines[m.ID]; ok {
+	if f.machines.has(m.ID) {
 		return &ApplyResult{Err: ErrMachineExists}
 	}
-	if len(f.machines) >= f.opts.MaxMachines {
+	if f.machines.len() >= f.opts.MaxMachines {
 		return &ApplyResult{Err: fmt.Errorf("%w: at most %d machines", ErrLimit, f.opts.MaxMachines)}
 	}
 	if len(m.Labels) == 0 {
@@ -44,7 +44,8 @@ func (f *FSM) insertMachine(m *Machine) {
 // builds once for all machines.
 func (f *FSM) indexMachine(m *Machine) {
 	m.Labels = f.internLabels(m.Labels)
-	f.machines[m.ID] = m
+	f.noteMachine(m.ID, nil)
+	f.machines.put(m.ID, m)
 	f.byName[m.Name] = m.ID
 	f.statusCount[m.Status]++
 }
@@ -54,8 +55,8 @@ func (f *FSM) deleteMachine(c DeleteMachine, fx *effects) *ApplyResult {
 	if !ok {
 		return &ApplyResult{Err: ErrMachineNotFound}
 	}
-	m := f.machines[id]
-	delete(f.machines, id)
+	m, _ := f.mutableMachine(id)
+	f.machines.del(id)
 	delete(f.byName, c.Name)
 	f.statusCount[m.Status]--
 	f.keys.remove(m.KeyHash, id)
@@ -77,7 +78,7 @@ func (f *FSM) rotateKey(c RotateKey) *ApplyResult {
 	if !ok {
 		return &ApplyResult{Err: ErrMachineNotFound}
 	}
-	m := f.machines[id]
+	m, _ := f.mutableMachine(id)
 	f.keys.remove(m.KeyHash, id)
 	m.KeyHash = c.KeyHash
 	f.keys.put(m.KeyHash, id)

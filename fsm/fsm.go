@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,8 +64,8 @@ type FSM struct {
 	applied atomic.Uint64
 
 	mu            sync.RWMutex
-	machines      map[string]*Machine
-	byName        map[string]string // name → id
+	machines      *shardedMap[*Machine] // sharded for snapshots (capture.go)
+	byName        map[string]string     // name → id
 	channels      map[string]*Channel
 	events        map[string]*Event
 	order         []string // event ids, oldest first
@@ -86,8 +87,12 @@ type FSM struct {
 	toldOffline    map[string]struct{} // machine ids some channel was told offline
 	noticeSeq      int                 // per Apply: notice ids are index + seq
 	// history: past status segments per machine id, for uptime (issue 12, history.go).
-	history map[string][]histEntry
-	tokens  tokenState // issue 11: API tokens (hashes only)
+	history *shardedMap[[]histEntry]
+	// seed shards machines and history alike; captures are the snapshots
+	// being persisted (capture.go).
+	seed     maphash.Seed
+	captures []*capture
+	tokens   tokenState // issue 11: API tokens (hashes only)
 }
 
 // New returns an empty FSM.
@@ -104,13 +109,14 @@ func New(opts Options) *FSM {
 	if opts.MaxChannels <= 0 {
 		opts.MaxChannels = DefaultMaxChannels
 	}
-	f := &FSM{opts: opts, keys: newKeyIndex()}
+	f := &FSM{opts: opts, keys: newKeyIndex(), seed: maphash.MakeSeed()}
 	f.reset()
 	return f
 }
 
 func (f *FSM) reset() {
-	f.machines = make(map[string]*Machine)
+	f.abortCaptures()
+	f.machines = newShardedMap[*Machine](f.seed)
 	f.byName = make(map[string]string)
 	f.channels = make(map[string]*Channel)
 	f.events = make(map[string]*Event)
@@ -128,8 +134,8 @@ func (f *FSM) reset() {
 	f.storms = make(map[string]*storm)
 	f.unsent = make(map[string]struct{})
 	f.toldOffline = make(map[string]struct{})
-	f.history = make(map[string][]histEntry) // issue 12
-	f.tokens.reset()                         // issue 11
+	f.history = newShardedMap[[]histEntry](f.seed) // issue 12
+	f.tokens.reset()                               // issue 11
 }
 
 // effects collects what observers must hear once the lock is released.

@@ -87,7 +87,7 @@ func codeStatus(c uint8) Status {
 // (from setStatus) before m.Status changes; it reads no clock. Slices are
 // never modified in place, so a snapshot may share them.
 func (f *FSM) recordTransition(m *Machine, at time.Time) {
-	old := f.history[m.ID]
+	old, _ := f.history.get(m.ID)
 	if len(old) == 0 && (m.Status == StatusUnknown || m.StatusChangedAt.IsZero()) {
 		return // the time before the first beat is never counted
 	}
@@ -113,18 +113,19 @@ func (f *FSM) recordTransition(m *Machine, at time.Time) {
 	if !m.StatusChangedAt.IsZero() {
 		next = append(next, newEntry(m.StatusChangedAt, statusCode(m.Status)))
 	}
+	f.noteHistory(m.ID) // about to change (capture.go)
 	if len(next) == 0 {
-		delete(f.history, m.ID)
+		f.history.del(m.ID)
 		return
 	}
-	if f.history == nil {
-		f.history = make(map[string][]histEntry)
-	}
-	f.history[m.ID] = next
+	f.history.put(m.ID, next)
 }
 
 // forgetHistory drops a deleted machine's history.
-func (f *FSM) forgetHistory(id string) { delete(f.history, id) }
+func (f *FSM) forgetHistory(id string) {
+	f.noteHistory(id)
+	f.history.del(id)
+}
 
 // Segment is a span of time a machine spent in one status.
 type Segment struct {
@@ -143,8 +144,9 @@ func (f *FSM) MachineHistory(name string, now time.Time) (Machine, []Segment, er
 		f.mu.RUnlock()
 		return Machine{}, nil, ErrMachineNotFound
 	}
-	m := *f.machines[id]
-	hist := f.history[id]
+	mp, _ := f.machines.get(id)
+	m := *mp
+	hist, _ := f.history.get(id)
 	f.mu.RUnlock()
 	m.Labels = maps.Clone(m.Labels)
 	return m, segmentsOf(hist, m, now), nil
@@ -248,14 +250,6 @@ type historySnapshot struct {
 	Entries []histEntry `json:"h"`
 }
 
-func (f *FSM) captureHistory() []historySnapshot {
-	out := make([]historySnapshot, 0, len(f.history))
-	for id, h := range f.history {
-		out = append(out, historySnapshot{ID: id, Entries: h}) // immutable slices: shared
-	}
-	return out
-}
-
 func sortHistory(h []historySnapshot) {
 	slices.SortFunc(h, func(a, b historySnapshot) int { return strings.Compare(a.ID, b.ID) })
 }
@@ -263,10 +257,10 @@ func sortHistory(h []historySnapshot) {
 // restoreHistory installs decoded history, skipping machines that do not
 // exist (a corrupt or hand-edited snapshot).
 func (f *FSM) restoreHistory(h []historySnapshot) {
-	f.history = make(map[string][]histEntry, len(h))
+	f.history = newShardedMap[[]histEntry](f.seed)
 	for _, r := range h {
-		if _, ok := f.machines[r.ID]; ok && len(r.Entries) > 0 {
-			f.history[r.ID] = r.Entries
+		if f.machines.has(r.ID) && len(r.Entries) > 0 {
+			f.history.put(r.ID, r.Entries)
 		}
 	}
 }

@@ -11,7 +11,7 @@ func (f *FSM) CheckInvariants() error {
 	defer f.mu.RUnlock()
 
 	counts := map[Status]int{}
-	for id, m := range f.machines {
+	for id, m := range f.machines.all() {
 		if m.ID != id {
 			return fmt.Errorf("machine %q stored under id %q", m.ID, id)
 		}
@@ -25,8 +25,8 @@ func (f *FSM) CheckInvariants() error {
 		}
 		counts[m.Status]++
 	}
-	if len(f.byName) != len(f.machines) {
-		return fmt.Errorf("byName has %d names for %d machines", len(f.byName), len(f.machines))
+	if len(f.byName) != f.machines.len() {
+		return fmt.Errorf("byName has %d names for %d machines", len(f.byName), f.machines.len())
 	}
 	sum := 0
 	for s, n := range f.statusCount {
@@ -35,15 +35,15 @@ func (f *FSM) CheckInvariants() error {
 		}
 		sum += n
 	}
-	if sum != len(f.machines) {
-		return fmt.Errorf("status counts sum to %d, want %d machines", sum, len(f.machines))
+	if sum != f.machines.len() {
+		return fmt.Errorf("status counts sum to %d, want %d machines", sum, f.machines.len())
 	}
 	keys := 0
 	for i := range f.keys.shards {
 		s := &f.keys.shards[i]
 		s.mu.RLock()
 		for _, id := range s.m {
-			if _, ok := f.machines[id]; !ok {
+			if !f.machines.has(id) {
 				s.mu.RUnlock()
 				return fmt.Errorf("key index points at missing machine %q", id)
 			}
@@ -51,8 +51,8 @@ func (f *FSM) CheckInvariants() error {
 		}
 		s.mu.RUnlock()
 	}
-	if keys != len(f.machines) {
-		return fmt.Errorf("key index has %d keys for %d machines", keys, len(f.machines))
+	if keys != f.machines.len() {
+		return fmt.Errorf("key index has %d keys for %d machines", keys, f.machines.len())
 	}
 
 	if len(f.order) != len(f.events) {

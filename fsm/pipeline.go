@@ -328,7 +328,7 @@ func (f *FSM) reconcile(index uint64, at time.Time, cfg AlertingConfig, fx *effe
 	var items []item
 	incoming := map[string]int{}
 	for _, id := range ids {
-		m, ok := f.machines[id]
+		m, ok := f.mutableMachine(id)
 		if !ok {
 			delete(f.unsent, id)
 			continue
@@ -406,7 +406,7 @@ func (f *FSM) remind(index uint64, at time.Time, fx *effects) {
 	var list []due
 	incoming := map[string]int{}
 	for _, id := range slices.Sorted(maps.Keys(f.toldOffline)) {
-		m, ok := f.machines[id]
+		m, ok := f.mutableMachine(id)
 		if !ok || m.Status != StatusOffline || f.suppressedAt(m, at) != "" {
 			continue
 		}

@@ -10,8 +10,8 @@ import (
 // Machines returns copies of all machines (optionally one status), sorted by name.
 func (f *FSM) Machines(status Status) []Machine {
 	f.mu.RLock()
-	out := make([]Machine, 0, len(f.machines))
-	for _, m := range f.machines {
+	out := make([]Machine, 0, f.machines.len())
+	for _, m := range f.machines.all() {
 		if status != "" && m.Status != status {
 			continue
 		}
@@ -30,14 +30,15 @@ func (f *FSM) MachineByName(name string) (Machine, error) {
 	if !ok {
 		return Machine{}, ErrMachineNotFound
 	}
-	return machineBody(f.machines[id]), nil
+	m, _ := f.machines.get(id)
+	return machineBody(m), nil
 }
 
 // MachineCount is the number of registered machines.
 func (f *FSM) MachineCount() int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.machines)
+	return f.machines.len()
 }
 
 // Liveness is what the monitor needs of an online machine.
@@ -53,7 +54,7 @@ func (f *FSM) OnlineMachines() []Liveness {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	out := make([]Liveness, 0, f.statusCount[StatusOnline])
-	for _, m := range f.machines {
+	for _, m := range f.machines.all() {
 		if m.Status == StatusOnline {
 			out = append(out, Liveness{ID: m.ID, LastSeen: m.LastSeen, OfflineThreshold: m.OfflineThreshold})
 		}

@@ -84,7 +84,8 @@ func (f *FSM) SilencedAt(name string, t time.Time) bool {
 	if !ok {
 		return false
 	}
-	return f.silencedAt(f.machines[id], t)
+	m, _ := f.machines.get(id)
+	return f.silencedAt(m, t)
 }
 
 // TickDue reports whether an AlertingTick at `now` would do anything: a
@@ -100,7 +101,7 @@ func (f *FSM) TickDue(now time.Time, cfg AlertingConfig) bool {
 		}
 	}
 	for id := range f.unsent {
-		m, ok := f.machines[id]
+		m, ok := f.machines.get(id)
 		if !ok {
 			return true
 		}
@@ -112,7 +113,7 @@ func (f *FSM) TickDue(now time.Time, cfg AlertingConfig) bool {
 		}
 	}
 	for id := range f.toldOffline {
-		m, ok := f.machines[id]
+		m, ok := f.machines.get(id)
 		if !ok || m.Status != StatusOffline || m.Alerting == nil {
 			continue
 		}

@@ -35,46 +35,45 @@ type snapshotHeader struct {
 	History int `json:"history,omitempty"`
 }
 
-// snapshot is a point-in-time copy taken under the lock; Persist does the
-// sorting, encoding and IO without it.
+// snapshot is the state at one Raft index. Snapshot copies the bounded
+// sections at once; Persist copies the machines and their history from the
+// capture (capture.go), then sorts, encodes and writes, all without
+// blocking Apply for more than one shard's copy.
 type snapshot struct {
+	f        *FSM
+	capture  *capture
 	counters Counters
-	machines []Machine
+	machines []Machine // filled by Persist
 	channels []Channel
 	events   []Event
 	silences []Silence
 	notices  []Notice
 	storms   []storm
-	history  []historySnapshot // issue 12
+	history  []historySnapshot // issue 12; filled by Persist
 	tokens   []Token           // issue 11
 }
 
-// Snapshot implements raft.FSM: a cheap copy under the read lock.
+// Snapshot implements raft.FSM. Raft calls it on the goroutine that runs
+// Apply, so it copies only what is bounded by a small limit (channels,
+// events, silences, notices, storms, tokens) and leaves the machines to
+// Persist.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
+	f.mu.Lock() // opening a capture changes what Apply records
+	defer f.mu.Unlock()
 	s := &snapshot{
+		f:        f,
+		capture:  f.startCapture(),
 		counters: f.counters,
-		machines: make([]Machine, 0, len(f.machines)),
 		channels: make([]Channel, 0, len(f.channels)),
 		events:   make([]Event, 0, len(f.order)),
-		history:  f.captureHistory(),
 	}
 	// Labels and Match maps are never mutated after insert, so sharing them
 	// with the copy is safe.
-	for _, m := range f.machines {
-		s.machines = append(s.machines, *m)
-	}
 	for _, c := range f.channels {
 		s.channels = append(s.channels, *c)
 	}
 	for _, id := range f.order {
 		s.events = append(s.events, copyEvent(f.events[id]))
-	}
-	for i := range s.machines {
-		if a := s.machines[i].Alerting; a != nil {
-			s.machines[i].Alerting = copyAlerting(a)
-		}
 	}
 	for _, id := range f.silenceOrder {
 		s.silences = append(s.silences, copySilence(f.silences[id]))
@@ -95,6 +94,13 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // by id, channels by name, events oldest first. The order makes snapshots of
 // equal states byte-identical.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if s.machines == nil {
+		var err error
+		if s.machines, s.history, err = s.f.collect(s.capture); err != nil {
+			_ = sink.Cancel()
+			return err
+		}
+	}
 	if err := s.encode(sink); err != nil {
 		_ = sink.Cancel()
 		return err
@@ -104,7 +110,13 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 
 // encode writes the snapshot to w.
 func (s *snapshot) encode(w io.Writer) error {
-	slices.SortFunc(s.machines, func(a, b Machine) int { return strings.Compare(a.ID, b.ID) })
+	// Sort pointers: moving million-entry slices of large structs costs
+	// more than the encoding.
+	byID := make([]*Machine, len(s.machines))
+	for i := range s.machines {
+		byID[i] = &s.machines[i]
+	}
+	slices.SortFunc(byID, func(a, b *Machine) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(s.channels, func(a, b Channel) int { return strings.Compare(a.Name, b.Name) })
 	sortHistory(s.history)
 	bw := bufio.NewWriterSize(w, 256<<10)
@@ -120,8 +132,8 @@ func (s *snapshot) encode(w io.Writer) error {
 	if err := enc.Encode(hdr); err != nil {
 		return fmt.Errorf("write snapshot header: %w", err)
 	}
-	for i := range s.machines {
-		if err := enc.Encode(&s.machines[i]); err != nil {
+	for _, m := range byID {
+		if err := enc.Encode(m); err != nil {
 			return fmt.Errorf("write snapshot machine: %w", err)
 		}
 	}
@@ -155,8 +167,9 @@ func (s *snapshot) encode(w io.Writer) error {
 	return bw.Flush()
 }
 
-// Release implements raft.FSMSnapshot.
-func (s *snapshot) Release() {}
+// Release implements raft.FSMSnapshot. A snapshot released unpersisted
+// closes its capture, so Apply stops recording for it.
+func (s *snapshot) Release() { s.f.endCapture(s.capture) }
 
 // Restore implements raft.FSM: it replaces all state with the snapshot's.
 // Nothing changes unless the whole snapshot decodes.

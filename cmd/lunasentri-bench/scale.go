@@ -57,11 +57,12 @@ type scaleResult struct {
 	AuthNs              float64 `json:"authenticate_ns"` // one goroutine, every key once (includes SHA-256)
 	RecordNs            float64 `json:"coalescer_record_ns"`
 
-	SnapshotTakeMs    float64 `json:"snapshot_take_ms"` // fsm.Snapshot(): under the FSM read lock
-	SnapshotPersistMs float64 `json:"snapshot_persist_ms"`
-	SnapshotBytes     int64   `json:"snapshot_bytes"`
-	RestoreMs         float64 `json:"restore_ms"` // raft FileSnapshotStore.Open (CRC pass) + fsm.Restore
-	RestoredHeapMB    float64 `json:"restored_heap_mb"`
+	SnapshotTakeMs    float64     `json:"snapshot_take_ms"`    // fsm.Snapshot(), on the applying goroutine
+	SnapshotPersistMs float64     `json:"snapshot_persist_ms"` // while heartbeat batches keep coming
+	ApplyStall        *applyStall `json:"apply_during_snapshot,omitempty"`
+	SnapshotBytes     int64       `json:"snapshot_bytes"`
+	RestoreMs         float64     `json:"restore_ms"` // raft FileSnapshotStore.Open (CRC pass) + fsm.Restore
+	RestoredHeapMB    float64     `json:"restored_heap_mb"`
 
 	TickIdleNs  float64 `json:"tick_ns_no_machines"` // a tick of a monitor tracking nothing
 	TickNs      float64 `json:"tick_ns"`             // a tick tracking Machines, none due
@@ -102,9 +103,13 @@ func runScale(ctx context.Context, runs []scaleRun, dir, profileDir string) ([]s
 		if err != nil {
 			return out, fmt.Errorf("scale %d: %w", n, err)
 		}
-		logf("scale: %d machines: %.0f B/machine (fsm %.0f, monitor %.0f, coalescer %.0f); snapshot %.1f MB, persist %.0fms, restore %.0fms; tick %.0fns (idle monitor %.0fns)",
+		logf("scale: %d machines: %.0f B/machine (fsm %.0f, monitor %.0f, coalescer %.0f); snapshot %.1f MB, take %.1fms, persist %.0fms, restore %.0fms; tick %.0fns (idle monitor %.0fns)",
 			n, r.BytesPerMachine, r.FSMBytesPerMachine, r.MonitorBytesPerMach, r.CoalBytesPerMachine,
-			float64(r.SnapshotBytes)/1e6, r.SnapshotPersistMs, r.RestoreMs, r.TickNs, r.TickIdleNs)
+			float64(r.SnapshotBytes)/1e6, r.SnapshotTakeMs, r.SnapshotPersistMs, r.RestoreMs, r.TickNs, r.TickIdleNs)
+		if st := r.ApplyStall; st != nil {
+			logf("scale: %d machines: Apply during the snapshot (%d beats/s in batches of %d): p50 %.1fms p99 %.1fms max %.1fms over %d batches (no snapshot: p99 %.1fms max %.1fms)",
+				n, st.BeatsPerSec, st.BeatsPerBatch, st.During.P50Ms, st.During.P99Ms, st.During.MaxMs, st.During.N, st.Baseline.P99Ms, st.Baseline.MaxMs)
+		}
 	}
 	return out, nil
 }
@@ -365,24 +370,14 @@ func scaleChild(n int, labels bool, dir string) (scaleResult, error) {
 	if err != nil {
 		return r, err
 	}
-	t0 = time.Now()
-	snap, err := f.Snapshot()
-	if err != nil {
-		return r, err
-	}
-	r.SnapshotTakeMs = ms(time.Since(t0))
-	sink, err := store.Create(raft.SnapshotVersionMax, 1, 1, raft.Configuration{}, 1, nil)
-	if err != nil {
-		return r, err
-	}
-	t0 = time.Now()
 	stop = prof("persist")
-	if err := snap.Persist(sink); err != nil {
+	stall, err := measureApplyStall(f, n, store, 3*time.Second)
+	stop()
+	if err != nil {
 		return r, err
 	}
-	stop()
-	r.SnapshotPersistMs = ms(time.Since(t0))
-	snap.Release()
+	r.ApplyStall = &stall
+	r.SnapshotTakeMs, r.SnapshotPersistMs = stall.TakeMs, stall.PersistMs
 	metas, err := store.List()
 	if err != nil || len(metas) == 0 {
 		return r, fmt.Errorf("list snapshots: %v", err)
