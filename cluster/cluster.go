@@ -92,6 +92,12 @@ func (c *Cluster) startRaft() error {
 	peerGate := newPeerLogGate(c.logger.Named("raft"))
 	cfg.Logger = peerGate.wrap(c.logger.Named("raft"))
 	cfg.NotifyCh = c.notifyCh
+	timing, err := RaftTimingFor(c.opts.RaftMultiplier)
+	if err != nil {
+		return err
+	}
+	timing.apply(cfg)
+	c.logger.Info("raft timing", "multiplier", max(1, c.opts.RaftMultiplier), "timing", timing.String())
 	if c.opts.RaftConfig != nil {
 		c.opts.RaftConfig(cfg)
 	}

@@ -43,8 +43,12 @@ type Options struct {
 
 	Logger hclog.Logger
 
+	// RaftMultiplier scales the Raft timeouts (raftconfig.go), 1 to
+	// MaxRaftMultiplier; 0 means 1.
+	RaftMultiplier int
 	// RaftConfig adjusts the Raft configuration (tests use it for shorter
-	// timeouts). Called on a copy of raft.DefaultConfig with LocalID set.
+	// timeouts). Called on a copy of raft.DefaultConfig with LocalID and
+	// the timing of RaftMultiplier set.
 	RaftConfig func(*raft.Config)
 	// GossipInterval scales memberlist's probe interval; zero keeps the LAN
 	// default. Tests shorten it.
@@ -110,6 +114,9 @@ func (o *Options) validate() error {
 		return errors.New("cluster: FSM is required")
 	case o.BootstrapExpect < 0:
 		return errors.New("cluster: bootstrap-expect must not be negative")
+	}
+	if _, err := RaftTimingFor(o.RaftMultiplier); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 	for name, addr := range map[string]string{"raft": o.RaftBind, "gossip": o.GossipBind} {
 		if _, _, err := splitHostPort(addr); err != nil {

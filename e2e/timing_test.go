@@ -3,8 +3,7 @@ package e2e
 import (
 	"time"
 
-	"github.com/hashicorp/raft"
-
+	"github.com/lunasentri/lunasentri/cluster"
 	"github.com/lunasentri/lunasentri/notify"
 )
 
@@ -44,7 +43,7 @@ const serverFlushInterval = 250 * time.Millisecond
 // slack.
 const lateDupWindow = notify.DefaultInitialBackoff + serverFlushInterval + processSlack
 
-// raftHeartbeatTimeout is the servers' Raft heartbeat timeout (hashicorp's
-// default, which the server keeps): no follower starts an election sooner
-// after its leader died.
-var raftHeartbeatTimeout = raft.DefaultConfig().HeartbeatTimeout
+// raftHeartbeatTimeout is the servers' Raft heartbeat timeout (the default
+// multiplier's): no follower starts an election sooner after its leader
+// died.
+const raftHeartbeatTimeout = cluster.RaftHeartbeatTimeout

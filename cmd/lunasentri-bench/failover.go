@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/lunasentri/lunasentri/cluster"
 )
 
 // failoverRound is one kill -9 of the leader.
@@ -36,7 +38,8 @@ type failoverResult struct {
 // restarted (same flags and data dir) and must be a ready voter again before
 // the next round.
 func runFailover(ctx context.Context, cfg *config, pc *procCluster) (*failoverResult, error) {
-	res := &failoverResult{Raft: "hashicorp/raft defaults (heartbeat 1s, election 1s, leader lease 500ms)"}
+	timing, _ := cluster.RaftTimingFor(1)
+	res := &failoverResult{Raft: timing.String() + " (-raft-multiplier 1)"}
 	var writes, elected []time.Duration
 	client := &http.Client{Timeout: 15 * time.Second}
 	for r := 1; r <= cfg.FailoverRounds; r++ {

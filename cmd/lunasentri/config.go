@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/lunasentri/lunasentri/cluster"
 	"github.com/lunasentri/lunasentri/cmd/lunasentri/internal/server"
 )
 
@@ -53,6 +54,7 @@ type serverConfig struct {
 	PerMachineMetrics   bool
 	ServerStabilization time.Duration
 	DeadServerCleanup   time.Duration
+	RaftMultiplier      int // issue 14
 
 	TelegramBotToken string
 	TelegramAPIURL   string
@@ -92,6 +94,7 @@ func defaultServerConfig(hostname string) serverConfig {
 		HeartbeatFlushInterval: server.DefaultFlushInterval,
 		ServerStabilization:    server.DefaultServerStabilization,
 		DeadServerCleanup:      server.DefaultDeadServerCleanup,
+		RaftMultiplier:         1,
 		MaxEvents:              server.DefaultMaxEvents,
 		LogLevel:               "info",
 	}
@@ -148,6 +151,7 @@ func serverSettings() []setting {
 		{"leave-on-terminate", "leave_on_terminate", "", kindBool, "on shutdown, leave the cluster (remove this server from Raft) instead of just stopping", func(c *serverConfig) any { return &c.LeaveOnTerminate }},
 		{"server-stabilization", "server_stabilization", "", kindDuration, "`DURATION` a new server stays a healthy non-voter before it is promoted (default 10s)", func(c *serverConfig) any { return &c.ServerStabilization }},
 		{"dead-server-cleanup", "dead_server_cleanup", "", kindDuration, "`DURATION` a server may be failed in gossip before it is removed from Raft (default 30s)", func(c *serverConfig) any { return &c.DeadServerCleanup }},
+		{"raft-multiplier", "raft_multiplier", "", kindPositiveInt, "`N` (1–10) scales the Raft timeouts, as Consul's raft_multiplier: raise it for slow disks, busy VMs or a WAN; failover takes N times longer (default 1)", func(c *serverConfig) any { return &c.RaftMultiplier }},
 		{"", "telegram_bot_token", "TELEGRAM_BOT_TOKEN", kindString, "", func(c *serverConfig) any { return &c.TelegramBotToken }},
 		{"", "telegram_api_url", "TELEGRAM_API_URL", kindURL, "", func(c *serverConfig) any { return &c.TelegramAPIURL }},
 		{"smtp-addr", "smtp_addr", "", kindAddr, "`HOST:PORT` of the SMTP server email channels send through", func(c *serverConfig) any { return &c.SMTPAddr }},
@@ -256,6 +260,9 @@ func (c serverConfig) validate(hostname string) error {
 	}
 	if _, err := server.ParseStatusPageMatch(c.StatusPageMatch); err != nil { // issue 12
 		return err
+	}
+	if _, err := cluster.RaftTimingFor(c.RaftMultiplier); err != nil { // issue 14
+		return fmt.Errorf("-raft-multiplier: %w", err)
 	}
 	// Issue 11: TLS is all or nothing, and needs encrypted gossip.
 	anyTLS := c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != ""

@@ -148,6 +148,7 @@ gossip_key               = "AAAAAAAAAAAAAAAAAAAAAA=="
 leave_on_terminate       = true
 server_stabilization     = "3s"
 dead_server_cleanup      = "1m"
+raft_multiplier          = 3
 `
 	got, err := loadTest(t, nil, nil, file)
 	if err != nil {
@@ -162,7 +163,7 @@ dead_server_cleanup      = "1m"
 		AdminToken: "admin", ClusterSecret: "cluster", MaxEvents: 500, LogLevel: "debug", LogJSON: true,
 		TelegramBotToken: "123:abc", TelegramAPIURL: "https://tg.example",
 		GossipKey: "AAAAAAAAAAAAAAAAAAAAAA==", LeaveOnTerminate: true,
-		ServerStabilization: 3 * time.Second, DeadServerCleanup: time.Minute,
+		ServerStabilization: 3 * time.Second, DeadServerCleanup: time.Minute, RaftMultiplier: 3,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -204,6 +205,8 @@ func TestLoadServerConfig_Errors(t *testing.T) {
 		{"wrong type", requiredArgs(), nil, `max_events = "many"`, `config F: max_events: must be a number`},
 		{"fraction", requiredArgs(), nil, `bootstrap_expect = 2.5`, `config F: bootstrap_expect: must be a whole number, not 2.5`},
 		{"zero max events", append([]string{"-max-events", "0"}, requiredArgs()...), nil, "", `invalid number "0" for -max-events: must be positive`},
+		{"raft multiplier too large", append([]string{"-raft-multiplier", "11"}, requiredArgs()...), nil, "", `-raft-multiplier: raft multiplier 11: must be between 1 and 10`},
+		{"zero raft multiplier", append([]string{"-raft-multiplier", "0"}, requiredArgs()...), nil, "", `invalid number "0" for -raft-multiplier: must be positive`},
 		{"bad number", append([]string{"-bootstrap-expect", "three"}, requiredArgs()...), nil, "", `invalid number "three" for -bootstrap-expect`},
 		{"bad address", append([]string{"-http-addr", "8080"}, requiredArgs()...), nil, "", `invalid address "8080" for -http-addr: want HOST:PORT`},
 		{"bad join entry", append([]string{"-join", "a:1,b"}, requiredArgs()...), nil, "", `invalid address "b" for -join: want HOST:PORT`},
@@ -268,7 +271,7 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		PerMachineMetrics: true, StatusPageMatch: "public=yes", FlapThreshold: 7, FlapWindow: 3 * time.Minute,
 		SMTPAddr: "smtp:587", SMTPUsername: "u", SMTPPassword: "p", SMTPTLS: "starttls", SMTPFrom: "a@b.c",
 		TLSCert: "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem", TLSVerifyIncoming: true,
-		WebhookDenyPrivate: true,
+		WebhookDenyPrivate: true, RaftMultiplier: 2,
 	}
 	logger := hclog.NewNullLogger()
 	got := buildServerOptions(cfg, logger)
@@ -281,8 +284,8 @@ func TestBuildServerOptions_CopiesEverything(t *testing.T) {
 		PerMachineMetrics: true, StatusPageMatch: "public=yes", FlapThreshold: 7, FlapWindow: 3 * time.Minute,
 		SMTPAddr: "smtp:587", SMTPUsername: "u", SMTPPassword: "p", SMTPTLS: "starttls", SMTPFrom: "a@b.c",
 		TLSCert: "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem", TLSVerifyIncoming: true,
-		WebhookDenyPrivate: true,
-		Version:            version, Revision: revision, Logger: logger,
+		WebhookDenyPrivate: true, RaftMultiplier: 2,
+		Version: version, Revision: revision, Logger: logger,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

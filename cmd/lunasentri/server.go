@@ -84,6 +84,7 @@ func buildServerOptions(cfg serverConfig, logger hclog.Logger) server.Options {
 		PerMachineMetrics:      cfg.PerMachineMetrics,
 		ServerStabilization:    cfg.ServerStabilization,
 		DeadServerCleanup:      cfg.DeadServerCleanup,
+		RaftMultiplier:         cfg.RaftMultiplier,
 		TelegramBotToken:       cfg.TelegramBotToken,
 		TelegramAPIURL:         cfg.TelegramAPIURL,
 		SMTPAddr:               cfg.SMTPAddr,

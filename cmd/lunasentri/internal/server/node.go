@@ -124,6 +124,7 @@ func Start(opts Options) (*Node, error) {
 		LeadershipChanged:   late.leadershipChanged,
 		ObserveApply:        late.observeApply,
 		Logger:              opts.Logger,
+		RaftMultiplier:      opts.RaftMultiplier,
 		RaftConfig:          opts.RaftConfig,
 		GossipProbeInterval: opts.GossipProbeInterval,
 		GossipKey:           gossipKey,

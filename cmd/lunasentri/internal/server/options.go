@@ -84,8 +84,11 @@ type Options struct {
 	// link-local, RFC 1918 or ULA addresses, checked at dial time.
 	WebhookDenyPrivate bool
 
+	// RaftMultiplier scales the Raft timeouts (cluster/raftconfig.go); 0
+	// means 1.
+	RaftMultiplier int
 	// RaftConfig and GossipProbeInterval let tests shorten timeouts; nil and
-	// zero keep hashicorp's defaults.
+	// zero keep the defaults.
 	RaftConfig          func(*raft.Config)
 	GossipProbeInterval time.Duration
 }
