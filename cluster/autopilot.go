@@ -2,54 +2,80 @@ package cluster
 
 import (
 	"context"
-	"fmt"
-	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 )
 
-// maxTrailingLogs: a non-voter within this many entries of the leader's
-// commit index counts as caught up.
-const maxTrailingLogs = 256
-
-// autopilot is the leader's voter management, in the manner of Consul's:
-// servers seen in gossip join Raft as non-voters and are promoted once they
-// have stayed healthy and caught up for the stabilization time; servers that
-// failed in gossip long enough are removed, but never below
-// bootstrap-expect voters and never when that would lose quorum. Gossip
-// events only hint; the Raft configuration is the truth it reconciles to.
+// Voter management is github.com/hashicorp/raft-autopilot, as in Consul and
+// Nomad: it tracks each server's health, promotes a non-voter once it has
+// stayed healthy for the stabilization time (the library's default
+// promoter), and prunes failed servers never below MinQuorum
+// (bootstrap-expect). What stays ours, and why:
 //
-// Why hand-written rather than github.com/hashicorp/raft-autopilot (v0.3.0,
-// which Consul and Nomad use), evaluated for issue 13: the library promotes
-// and prunes but does not add servers, so the gossip → non-voter step above
-// stays ours either way; it removes every Raft server its delegate does not
-// list as "stale", where this code waits for gossip evidence (a new leader
-// that has not heard of a server yet removes nothing); and its removals
-// follow the delegate's NodeFailed at once, so the -dead-server-cleanup delay
-// and the restart-is-not-a-failure rule below would move into a delegate
-// that re-creates most of this file. Its MinQuorum does match our
-// bootstrap-expect floor. A switch must keep the e2e membership tests and
-// the quorum tests of server cleanup green.
-type autopilot struct {
-	c *Cluster
-	// healthySince: when each non-voter was first seen healthy without a
-	// break during this term.
-	healthySince map[raft.ServerID]time.Time
+//   - Adding servers. The library only promotes and prunes; servers seen
+//     alive in gossip join Raft as non-voters here (Consul, too, adds them
+//     from Serf events outside autopilot), with the issue-11 checks on what
+//     a gossip member may claim.
+//   - The delegate (apDelegate) lists every server of the Raft configuration
+//     besides the gossip members, so the library's "stale" pruning (in
+//     Raft, unknown to the application) never removes a server without
+//     gossip evidence: one a new leader has not heard of yet is "unknown".
+//   - The removal policy (cleanupRules, the promoter's
+//     FilterFailedServerRemovals): a server is removed only once it has been
+//     failed or gone from gossip for -dead-server-cleanup, so a restart is
+//     not a failure; and a voter only while the voters left stay at or above
+//     bootstrap-expect and keep a live majority. The library alone would
+//     remove a failed server at its next pass and count quorum without
+//     asking who is alive.
+//
+// NodeStatus tells the library the truth (a failed server is "failed" at
+// once, so its health and the failure tolerance are right); the cleanup
+// delay lives in the filter, not in a status that pretends a dead server is
+// alive.
+
+const (
+	// maxTrailingLogs: a non-voter within this many entries of the leader's
+	// last index counts as caught up.
+	maxTrailingLogs = 256
+	// lastContactThreshold is the library's limit on a server's silence. Our
+	// probe answers or it does not (LastContact 0 or unknown), so any
+	// positive value serves; this is Consul's default.
+	lastContactThreshold = 200 * time.Millisecond
+)
+
+// newAutopilot builds this server's autopilot; it runs only while this
+// server leads (reconcileLoop).
+func newAutopilot(c *Cluster, p autopilot.Promoter) *autopilot.Autopilot {
+	if p == nil {
+		p = &promoter{Promoter: autopilot.DefaultPromoter(), c: c}
+	}
+	return autopilot.New(c.raft, &apDelegate{c: c},
+		autopilot.WithLogger(c.logger),
+		autopilot.WithPromoter(p),
+		autopilot.WithUpdateInterval(c.opts.ReconcileInterval),
+		autopilot.WithReconcileInterval(c.opts.ReconcileInterval),
+	)
 }
 
-// reconcileLoop runs on the leader for the whole term.
+// reconcileLoop runs on the leader for the whole term: autopilot in the
+// background, and adding gossip members to Raft here.
 func (c *Cluster) reconcileLoop(ctx context.Context) {
-	ap := &autopilot{c: c, healthySince: map[raft.ServerID]time.Time{}}
+	c.pilot.Start(ctx)
+	defer func() { <-c.pilot.Stop() }()
 	t := time.NewTicker(c.opts.ReconcileInterval)
 	defer t.Stop()
 	for {
-		ap.reconcile(ctx)
+		c.addFromGossip()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-c.reconcileCh:
+			c.pilot.RemoveDeadServers()
 		}
 	}
 }
@@ -62,8 +88,10 @@ func (c *Cluster) kickReconcile() {
 	}
 }
 
-func (ap *autopilot) reconcile(ctx context.Context) {
-	c := ap.c
+// addFromGossip adds servers alive in gossip but not in Raft as non-voters
+// and moves a server whose Raft address changed. Gossip events only hint;
+// the Raft configuration is the truth this reconciles to.
+func (c *Cluster) addFromGossip() {
 	if c.raft.State() != raft.Leader {
 		return
 	}
@@ -72,15 +100,11 @@ func (ap *autopilot) reconcile(ctx context.Context) {
 		c.logger.Warn("reconcile: read raft configuration", "error", err)
 		return
 	}
-	servers := cf.Configuration().Servers
-	inRaft := make(map[raft.ServerID]raft.Server, len(servers))
-	for _, s := range servers {
+	inRaft := make(map[raft.ServerID]raft.Server)
+	for _, s := range cf.Configuration().Servers {
 		inRaft[s.ID] = s
 	}
-	members := c.members.all(c.opts.NodeID)
-
-	// Servers alive in gossip but not in Raft join as non-voters.
-	for id, m := range members {
+	for id, m := range c.members.all(c.opts.NodeID) {
 		sid := raft.ServerID(id)
 		if m.status != GossipAlive || m.meta.RaftAddr == "" || m.meta.Leaving {
 			continue // a leaving server must not be added back
@@ -94,7 +118,8 @@ func (ap *autopilot) reconcile(ctx context.Context) {
 		s, ok := inRaft[sid]
 		switch {
 		case !ok:
-			ap.addNonvoter(sid, m.meta.RaftAddr)
+			c.logger.Info("adding server as non-voter", "server", id, "addr", m.meta.RaftAddr)
+			c.applyChange(c.raft.AddNonvoter(sid, raft.ServerAddress(m.meta.RaftAddr), 0, c.opts.ApplyTimeout), "add non-voter", id)
 		case string(s.Address) != m.meta.RaftAddr && len(c.opts.GossipKey) == 0:
 			// Unauthenticated gossip may not move a server of the Raft
 			// configuration elsewhere (issue 11); with a gossip key only
@@ -103,16 +128,14 @@ func (ap *autopilot) reconcile(ctx context.Context) {
 		case string(s.Address) != m.meta.RaftAddr:
 			// Same server, new address (restarted elsewhere): update it.
 			c.logger.Info("server address changed", "server", id, "from", s.Address, "to", m.meta.RaftAddr)
+			addr := raft.ServerAddress(m.meta.RaftAddr)
 			if s.Suffrage == raft.Voter {
-				ap.apply(c.raft.AddVoter(sid, raft.ServerAddress(m.meta.RaftAddr), 0, c.opts.ApplyTimeout), "update voter address", id)
+				c.applyChange(c.raft.AddVoter(sid, addr, 0, c.opts.ApplyTimeout), "update voter address", id)
 			} else {
-				ap.addNonvoter(sid, m.meta.RaftAddr)
+				c.applyChange(c.raft.AddNonvoter(sid, addr, 0, c.opts.ApplyTimeout), "update non-voter address", id)
 			}
 		}
 	}
-
-	ap.promote(ctx, servers, members)
-	ap.removeDead(servers, members)
 	// Issue 11: forget members long gone that Raft no longer knows.
 	c.members.reap(memberReapAfter(c.opts.DeadServerCleanup), func(id string) bool {
 		_, ok := inRaft[raft.ServerID(id)]
@@ -125,155 +148,149 @@ func (ap *autopilot) reconcile(ctx context.Context) {
 // minute.
 func memberReapAfter(cleanup time.Duration) time.Duration { return max(10*cleanup, time.Minute) }
 
-func (ap *autopilot) addNonvoter(id raft.ServerID, addr string) {
-	ap.c.logger.Info("adding server as non-voter", "server", id, "addr", addr)
-	ap.apply(ap.c.raft.AddNonvoter(id, raft.ServerAddress(addr), 0, ap.c.opts.ApplyTimeout), "add non-voter", string(id))
-	delete(ap.healthySince, id)
-}
-
-func (ap *autopilot) apply(f raft.IndexFuture, what, id string) bool {
+func (c *Cluster) applyChange(f raft.IndexFuture, what, id string) bool {
 	if err := f.Error(); err != nil {
-		ap.c.logger.Warn("reconcile: "+what+" failed", "server", id, "error", err)
+		c.logger.Warn("reconcile: "+what+" failed", "server", id, "error", err)
 		return false
 	}
 	return true
 }
 
-// promote makes a non-voter a voter once it has been alive, on our term and
-// within maxTrailingLogs of the commit index for the stabilization time.
-func (ap *autopilot) promote(ctx context.Context, servers []raft.Server, members map[string]memberEntry) {
-	c := ap.c
-	for _, s := range servers {
-		if s.Suffrage == raft.Voter {
-			delete(ap.healthySince, s.ID)
-			continue
-		}
-		m, ok := members[string(s.ID)]
-		healthy := ok && m.status == GossipAlive && !m.meta.Leaving
-		if healthy && c.opts.ProbeServer != nil {
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			httpAddr, trusted := c.trustedHTTPAddr(string(s.ID), s.Address)
-			var p ServerProgress
-			var err error
-			if trusted {
-				p, err = c.opts.ProbeServer(pctx, httpAddr)
-			} else {
-				err = fmt.Errorf("gossip metadata of %s does not match raft", s.ID)
-			}
-			cancel()
-			commit := c.raft.CommitIndex()
-			healthy = err == nil && p.Term == c.raft.CurrentTerm() && p.AppliedIndex+maxTrailingLogs >= commit
-			if !healthy {
-				c.logger.Debug("non-voter not caught up", "server", s.ID, "progress", fmt.Sprintf("%+v", p), "commit", commit, "error", err)
-			}
-		}
-		if !healthy {
-			delete(ap.healthySince, s.ID)
-			continue
-		}
-		since, ok := ap.healthySince[s.ID]
-		if !ok {
-			ap.healthySince[s.ID] = time.Now()
-			continue
-		}
-		if time.Since(since) < c.opts.ServerStabilization {
-			continue
-		}
-		c.logger.Info("promoting server to voter", "server", s.ID, "stable_for", time.Since(since).Round(time.Millisecond))
-		if ap.apply(c.raft.AddVoter(s.ID, s.Address, 0, c.opts.ApplyTimeout), "promote", string(s.ID)) {
-			delete(ap.healthySince, s.ID)
-		}
+// apDelegate is autopilot's view of the application.
+type apDelegate struct{ c *Cluster }
+
+func (d *apDelegate) AutopilotConfig() *autopilot.Config {
+	o := d.c.opts
+	return &autopilot.Config{
+		CleanupDeadServers:      true,
+		LastContactThreshold:    lastContactThreshold,
+		MaxTrailingLogs:         maxTrailingLogs,
+		MinQuorum:               uint(o.BootstrapExpect),
+		ServerStabilizationTime: o.ServerStabilization,
 	}
 }
 
-// removeDead removes servers that failed in gossip (or left it without
-// leaving Raft) longer than DeadServerCleanup ago, as long as the voters left stay at or above
-// bootstrap-expect and keep a live quorum.
-func (ap *autopilot) removeDead(servers []raft.Server, members map[string]memberEntry) {
-	c := ap.c
-	for _, s := range servers {
-		if s.ID == raft.ServerID(c.opts.NodeID) {
-			continue
+func (d *apDelegate) NotifyState(*autopilot.State) {}
+
+// KnownServers is every server of the Raft configuration plus every gossip
+// member, with its gossip status. Listing all of Raft keeps the library
+// from pruning a server as "stale" for want of gossip news.
+func (d *apDelegate) KnownServers() map[raft.ServerID]*autopilot.Server {
+	c := d.c
+	members := c.members.all(c.opts.NodeID)
+	out := make(map[raft.ServerID]*autopilot.Server, len(members)+1)
+	for id, m := range members {
+		out[raft.ServerID(id)] = &autopilot.Server{
+			ID: raft.ServerID(id), Name: id, Address: raft.ServerAddress(m.meta.RaftAddr),
+			NodeStatus: nodeStatus(m, true), NodeType: autopilot.NodeVoter,
 		}
-		m, ok := members[string(s.ID)]
-		if !ok {
-			continue // never heard of in gossip since we started: no evidence
-		}
-		// A server that left gossip without leaving Raft is restarting
-		// (SIGTERM without -leave-on-terminate): it gets the same cleanup
-		// time as a failed one, so a rolling restart does not churn the
-		// configuration. An explicit leave removes itself from Raft.
-		gone := m.status == GossipFailed || m.status == GossipLeft
-		if !gone || time.Since(m.since) < c.opts.DeadServerCleanup {
-			continue
-		}
-		if s.Suffrage == raft.Voter {
-			if why := ap.removalUnsafe(servers, members, s.ID); why != "" {
-				c.logger.Debug("not removing failed server", "server", s.ID, "reason", why)
-				continue
+	}
+	if cf := c.raft.GetConfiguration(); cf.Error() == nil {
+		for _, s := range cf.Configuration().Servers {
+			if _, ok := out[s.ID]; !ok {
+				out[s.ID] = &autopilot.Server{
+					ID: s.ID, Name: string(s.ID), Address: s.Address,
+					NodeStatus: nodeStatus(memberEntry{}, false), NodeType: autopilot.NodeVoter,
+				}
 			}
 		}
-		c.logger.Info("removing server from raft", "server", s.ID, "gossip_status", m.status, "for", time.Since(m.since).Round(time.Second))
-		ap.apply(c.raft.RemoveServer(s.ID, 0, c.opts.ApplyTimeout), "remove server", string(s.ID))
-		return // one change per pass; the next pass sees the new configuration
+	}
+	self := raft.ServerID(c.opts.NodeID)
+	out[self] = &autopilot.Server{
+		ID: self, Name: c.opts.NodeID, Address: raft.ServerAddress(c.opts.RaftAdvertise),
+		NodeStatus: autopilot.NodeAlive, NodeType: autopilot.NodeVoter, IsLeader: c.raft.State() == raft.Leader,
+	}
+	return out
+}
+
+// nodeStatus maps a gossip status to autopilot's. A suspect server or one
+// not heard of is "unknown": not healthy, and no evidence to remove it. A
+// server announcing its leave is "left" so it is not promoted meanwhile.
+func nodeStatus(m memberEntry, known bool) autopilot.NodeStatus {
+	switch {
+	case !known:
+		return autopilot.NodeUnknown
+	case m.status == GossipLeft || m.meta.Leaving:
+		return autopilot.NodeLeft
+	case m.status == GossipAlive:
+		return autopilot.NodeAlive
+	case m.status == GossipFailed:
+		return autopilot.NodeFailed
+	default:
+		return autopilot.NodeUnknown
 	}
 }
 
-// removalUnsafe says why removing voter id would be unsafe, or "".
-func (ap *autopilot) removalUnsafe(servers []raft.Server, members map[string]memberEntry, id raft.ServerID) string {
-	voters, _ := votersAfter(servers, members, ap.c.opts.NodeID, id)
-	if voters < ap.c.opts.BootstrapExpect {
-		return fmt.Sprintf("would leave %d voters, fewer than bootstrap-expect %d", voters, ap.c.opts.BootstrapExpect)
-	}
-	return quorumAfterRemoval(servers, members, ap.c.opts.NodeID, id)
-}
-
-// votersAfter counts the voters left once id is removed, and how many of
-// them are alive (self, or alive in gossip).
-func votersAfter(servers []raft.Server, members map[string]memberEntry, self string, id raft.ServerID) (voters, alive int) {
-	for _, s := range servers {
-		if s.Suffrage != raft.Voter || s.ID == id {
+// FetchServerStats asks each server for its Raft progress through
+// ProbeServer, concurrently, within ctx (half the update interval). A
+// server that does not answer, or whose gossip claims Raft does not
+// confirm, gets LastContact -1: the library would otherwise keep its last
+// good stats and call it healthy.
+func (d *apDelegate) FetchServerStats(ctx context.Context, servers map[raft.ServerID]*autopilot.Server) map[raft.ServerID]*autopilot.ServerStats {
+	c := d.c
+	lastTerm, _ := strconv.ParseUint(c.raft.Stats()["last_log_term"], 10, 64)
+	local := autopilot.ServerStats{LastTerm: lastTerm, LastIndex: c.raft.LastIndex()}
+	out := make(map[raft.ServerID]*autopilot.ServerStats, len(servers))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id, s := range servers {
+		if id == raft.ServerID(c.opts.NodeID) || c.opts.ProbeServer == nil {
+			// Ourselves, or no probe (tests): promote on gossip health alone.
+			st := local
+			mu.Lock()
+			out[id] = &st
+			mu.Unlock()
 			continue
 		}
-		voters++
-		if s.ID == raft.ServerID(self) || members[string(s.ID)].status == GossipAlive {
-			alive++
-		}
+		wg.Go(func() {
+			st := d.probe(ctx, id, s.Address)
+			mu.Lock()
+			out[id] = &st
+			mu.Unlock()
+		})
 	}
-	return voters, alive
+	wg.Wait()
+	return out
 }
 
-// quorumAfterRemoval says why removing voter id would leave the voters
-// without a live majority, or "".
-func quorumAfterRemoval(servers []raft.Server, members map[string]memberEntry, self string, id raft.ServerID) string {
-	voters, alive := votersAfter(servers, members, self, id)
-	if alive <= voters/2 {
-		return fmt.Sprintf("would leave %d alive of %d voters: no quorum", alive, voters)
+func (d *apDelegate) probe(ctx context.Context, id raft.ServerID, raftAddr raft.ServerAddress) autopilot.ServerStats {
+	c := d.c
+	httpAddr, trusted := c.trustedHTTPAddr(string(id), raftAddr)
+	if !trusted {
+		c.logger.Debug("not probing server: gossip metadata does not match raft", "server", id)
+		return autopilot.ServerStats{LastContact: -1}
 	}
-	return ""
+	p, err := c.opts.ProbeServer(ctx, httpAddr)
+	if err != nil {
+		c.logger.Debug("probe server", "server", id, "error", err)
+		return autopilot.ServerStats{LastContact: -1}
+	}
+	// A follower on our term within maxTrailingLogs is hearing from us:
+	// one that lost contact would have started an election, a new term.
+	return autopilot.ServerStats{LastTerm: p.Term, LastIndex: p.AppliedIndex}
 }
 
-// RemoveServer removes a server from the Raft configuration; leader only.
-// It refuses (ErrWouldLoseQuorum) to remove a voter when the voters left
-// would not have a live majority: removing a healthy voter while another
-// is down would stop the cluster from committing anything.
-func (c *Cluster) RemoveServer(id string) error {
-	if c.raft.State() != raft.Leader {
-		return ErrNotLeader
-	}
+// RemoveFailedServer removes a server the promoter's filter let through.
+// It runs on autopilot's goroutine, bounded by ApplyTimeout, so nothing is
+// left running once leader work stops.
+func (d *apDelegate) RemoveFailedServer(s *autopilot.Server) {
+	c := d.c
+	c.logger.Info("removing failed server from raft", "server", s.ID, "status", s.NodeStatus)
+	c.applyChange(c.raft.RemoveServer(s.ID, 0, c.opts.ApplyTimeout), "remove server", string(s.ID))
+}
+
+// promoter is the library's default promoter with our removal policy.
+type promoter struct {
+	autopilot.Promoter
+	c *Cluster
+}
+
+func (p *promoter) FilterFailedServerRemovals(_ *autopilot.Config, _ *autopilot.State, failed *autopilot.FailedServers) *autopilot.FailedServers {
+	c := p.c
 	cf := c.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
-		return err
+		return &autopilot.FailedServers{}
 	}
-	servers := cf.Configuration().Servers
-	i := slices.IndexFunc(servers, func(s raft.Server) bool { return s.ID == raft.ServerID(id) })
-	if i < 0 {
-		return fmt.Errorf("%w: %s", ErrUnknownServer, id)
-	}
-	if servers[i].Suffrage == raft.Voter {
-		if why := quorumAfterRemoval(servers, c.members.all(c.opts.NodeID), c.opts.NodeID, servers[i].ID); why != "" {
-			return fmt.Errorf("%w: removing %s %s", ErrWouldLoseQuorum, id, why)
-		}
-	}
-	return c.raft.RemoveServer(raft.ServerID(id), 0, c.opts.ApplyTimeout).Error()
+	rules := cleanupRules{self: c.opts.NodeID, expect: c.opts.BootstrapExpect, after: c.opts.DeadServerCleanup, logger: c.logger}
+	return rules.filter(failed, cf.Configuration().Servers, c.members.all(c.opts.NodeID), time.Now())
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
@@ -30,6 +31,8 @@ type Cluster struct {
 	commits   commitWatch
 	tracker   *trackingFSM
 	notifyCh  chan bool
+	// pilot manages voters while this server leads (autopilot.go).
+	pilot *autopilot.Autopilot
 
 	gossip   *memberlist.Memberlist
 	members  *memberTable
@@ -77,6 +80,7 @@ func New(opts Options) (*Cluster, error) {
 		c.closeRaft()
 		return nil, err
 	}
+	c.pilot = newAutopilot(c, nil)
 	c.watchPeerRecovery(c.peerGate)
 	c.wg.Add(3)
 	go c.leadershipLoop()

@@ -1,32 +1,17 @@
 package cluster
 
 import (
-	"time"
-
 	"github.com/hashicorp/raft"
+
+	"github.com/lunasentri/lunasentri/internal/clusterinfo"
 )
 
-// RaftServer is one entry of the Raft configuration.
-type RaftServer struct {
-	ID       string
-	Address  string
-	Suffrage string // voter, nonvoter
-	Leader   bool
-}
-
-// RaftInfo is GET /v1/cluster/raft: the configuration and this node's
-// progress.
-type RaftInfo struct {
-	Servers           []RaftServer
-	State             string
-	LeaderID          string
-	Term              uint64
-	LastIndex         uint64
-	CommitIndex       uint64
-	AppliedIndex      uint64
-	LastContact       time.Time
-	LastSnapshotIndex uint64
-}
+// RaftInfo (GET /v1/cluster/raft) is the configuration and this node's
+// progress; RaftServer one entry of the configuration.
+type (
+	RaftInfo   = clusterinfo.RaftInfo
+	RaftServer = clusterinfo.RaftServer
+)
 
 // RaftInfo reads the Raft configuration and progress.
 func (c *Cluster) RaftInfo() (RaftInfo, error) {
@@ -42,7 +27,10 @@ func (c *Cluster) RaftInfo() (RaftInfo, error) {
 		LastIndex:    c.raft.LastIndex(),
 		CommitIndex:  c.raft.CommitIndex(),
 		AppliedIndex: c.raft.AppliedIndex(),
-		LastContact:  c.raft.LastContact(),
+	}
+	if lc := c.raft.LastContact(); !lc.IsZero() {
+		lc = lc.UTC()
+		info.LastContact = &lc
 	}
 	if list, err := c.snaps.List(); err == nil && len(list) > 0 {
 		info.LastSnapshotIndex = list[0].Index

@@ -3,23 +3,14 @@ package cluster
 import (
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/lunasentri/lunasentri/internal/clusterinfo"
 )
 
 // Status is this node's view of the cluster (GET /v1/status).
-type Status struct {
-	NodeID         string
-	RaftState      string // Leader, Follower, Candidate (or Shutdown)
-	LeaderID       string
-	LeaderHTTPAddr string
-	Term           uint64
-	CommitIndex    uint64
-	AppliedIndex   uint64
-	LastIndex      uint64
-	LastContact    time.Time // followers: last time the leader was heard
-}
+type Status = clusterinfo.NodeStatus
 
 // Status returns this node's view of the cluster.
 func (c *Cluster) Status() Status {
@@ -31,8 +22,6 @@ func (c *Cluster) Status() Status {
 		Term:         c.raft.CurrentTerm(),
 		CommitIndex:  c.raft.CommitIndex(),
 		AppliedIndex: c.raft.AppliedIndex(),
-		LastIndex:    c.raft.LastIndex(),
-		LastContact:  c.raft.LastContact(),
 	}
 	if leaderID != "" {
 		st.LeaderHTTPAddr, _ = c.leaderHTTPAddr()
@@ -76,23 +65,14 @@ func (c *Cluster) HTTPAddrOf(id string) (string, bool) {
 }
 
 // Member is one server as gossip and Raft see it (GET /v1/cluster/members).
-type Member struct {
-	ID           string
-	HTTPAddr     string
-	RaftAddr     string
-	GossipAddr   string
-	GossipStatus string // alive, suspect, failed, left
-	Voter        bool
-	InRaft       bool
-	Leader       bool
-}
+type Member = clusterinfo.Member
 
 // Members merges the gossip view and the Raft configuration: every server
 // in either appears once.
 func (c *Cluster) Members() ([]Member, error) {
 	byID := map[string]*Member{}
 	for id, e := range c.members.all(c.opts.NodeID) {
-		byID[id] = &Member{ID: id, HTTPAddr: e.meta.HTTPAddr, RaftAddr: e.meta.RaftAddr, GossipAddr: e.addr, GossipStatus: e.status}
+		byID[id] = &Member{ID: id, HTTPAddr: e.meta.HTTPAddr, RaftAddr: e.meta.RaftAddr, GossipStatus: e.status}
 	}
 	cf := c.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
@@ -106,7 +86,6 @@ func (c *Cluster) Members() ([]Member, error) {
 			m = &Member{ID: string(s.ID), RaftAddr: string(s.Address), GossipStatus: GossipFailed}
 			byID[string(s.ID)] = m
 		}
-		m.InRaft = true
 		m.Voter = s.Suffrage == raft.Voter
 		m.Leader = s.ID == leaderID
 	}

@@ -20,6 +20,12 @@ var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // fakeClock is a manually advanced clock. A ticker fires (non-blocking,
 // buffer of one, like time.Ticker) on every Advance that reaches its next
 // tick time.
+//
+// Kept rather than testing/synctest (issue 13): Options.Clock is production
+// code (cmd/lunasentri-bench drives a monitor at scale through it), and
+// these tests step to one exact tick and wait for the check it started (the
+// checks counter), or call the monitor without Run at all; a bubble would
+// fit the Run-driven tests, not the direct ones.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time

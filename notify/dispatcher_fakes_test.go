@@ -17,6 +17,12 @@ var dt0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // dispClock is a manually advanced clock. A timer fires (buffer of one, like
 // time.Timer) when Advance reaches its deadline.
+//
+// Kept rather than replaced by testing/synctest (issue 13): the tests read
+// the deadlines of armed timers (armed, waitArmed) to check each jittered
+// backoff and to stop a nanosecond before it ends, which a bubble's clock
+// does not show. Where "the dispatcher did all it would" matters, the test
+// runs this clock inside a bubble as well (inBubble, synctest.Wait).
 type dispClock struct {
 	mu     sync.Mutex
 	now    time.Time

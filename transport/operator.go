@@ -10,6 +10,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/clusterinfo"
 )
 
 // Operator is what the cluster-operations endpoints need. All but Leave
@@ -30,26 +32,12 @@ type Operator interface {
 // ErrBadSnapshot marks an upload that is not a valid archive (400).
 var ErrBadSnapshot = errors.New("invalid snapshot archive")
 
-// RaftInfo is GET /v1/cluster/raft.
-type RaftInfo struct {
-	Servers           []RaftServer `json:"servers"`
-	State             string       `json:"raft_state"`
-	LeaderID          string       `json:"leader_id"`
-	Term              uint64       `json:"term"`
-	LastIndex         uint64       `json:"last_index"`
-	CommitIndex       uint64       `json:"commit_index"`
-	AppliedIndex      uint64       `json:"applied_index"`
-	LastContact       *time.Time   `json:"last_contact"`
-	LastSnapshotIndex uint64       `json:"last_snapshot_index"`
-}
-
-// RaftServer is one server in the Raft configuration.
-type RaftServer struct {
-	ID       string `json:"id"`
-	Address  string `json:"address"`
-	Suffrage string `json:"suffrage"`
-	Leader   bool   `json:"leader"`
-}
+// RaftInfo is GET /v1/cluster/raft; RaftServer one server in it (defined
+// once in internal/clusterinfo).
+type (
+	RaftInfo   = clusterinfo.RaftInfo
+	RaftServer = clusterinfo.RaftServer
+)
 
 const (
 	internalRemovePeerPath = "/internal/v1/raft/remove-peer"

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
 	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/internal/clusterinfo"
 )
 
 // Consensus is what the API needs of the Raft cluster. The server assembly
@@ -25,26 +27,13 @@ type Consensus interface {
 	Members() ([]Member, error)
 }
 
-// NodeStatus is GET /v1/status.
-type NodeStatus struct {
-	NodeID         string `json:"node_id"`
-	RaftState      string `json:"raft_state"`
-	LeaderID       string `json:"leader_id"`
-	LeaderHTTPAddr string `json:"leader_http_addr"`
-	Term           uint64 `json:"term"`
-	CommitIndex    uint64 `json:"commit_index"`
-	AppliedIndex   uint64 `json:"applied_index"`
-}
-
-// Member is one entry of GET /v1/cluster/members.
-type Member struct {
-	ID           string `json:"id"`
-	HTTPAddr     string `json:"http_addr"`
-	RaftAddr     string `json:"raft_addr"`
-	GossipStatus string `json:"gossip_status"`
-	Voter        bool   `json:"voter"`
-	Leader       bool   `json:"leader"`
-}
+// NodeStatus is GET /v1/status; Member one entry of GET
+// /v1/cluster/members. Defined once in internal/clusterinfo, which package
+// cluster fills.
+type (
+	NodeStatus = clusterinfo.NodeStatus
+	Member     = clusterinfo.Member
+)
 
 // Counter is the one method of a Prometheus counter the heartbeat path uses.
 type Counter interface{ Inc() }

@@ -201,7 +201,10 @@ func TestNotify_Classification(t *testing.T) {
 	}
 }
 
-// fakeClock is an injectable clock the test moves by hand.
+// fakeClock is an injectable clock the test moves by hand. Not
+// testing/synctest (issue 13): these tests talk to an httptest server over
+// real sockets, which a bubble cannot hold; ratelimit_test.go uses a bubble
+// with an in-bubble API stand-in.
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time

@@ -13,6 +13,8 @@ import (
 	"github.com/lunasentri/lunasentri/notify"
 )
 
+// manualClock is Options.Now moved by hand; not a synctest bubble because
+// these tests use real httptest servers (see fakeClock in client_test.go).
 type manualClock struct {
 	mu sync.Mutex
 	t  time.Time

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/internal/clusterinfo"
 )
 
 //go:embed templates/*.html
@@ -66,11 +67,9 @@ type ClusterView struct {
 	MembersErr                                  string
 }
 
-// Member is one server of the cluster.
-type Member struct {
-	ID, HTTPAddr, RaftAddr, GossipStatus string
-	Voter, Leader                        bool
-}
+// Member is one server of the cluster (defined once in
+// internal/clusterinfo).
+type Member = clusterinfo.Member
 
 // Roles a token may have (docs/api.md "Tokens").
 const (

@@ -28,28 +28,8 @@ func (a consensus) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
 	return a.c.Apply(ctx, cmd)
 }
 
-func (a consensus) Status() transport.NodeStatus {
-	s := a.c.Status()
-	return transport.NodeStatus{
-		NodeID: s.NodeID, RaftState: s.RaftState, LeaderID: s.LeaderID, LeaderHTTPAddr: s.LeaderHTTPAddr,
-		Term: s.Term, CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex,
-	}
-}
-
-func (a consensus) Members() ([]transport.Member, error) {
-	ms, err := a.c.Members()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]transport.Member, len(ms))
-	for i, m := range ms {
-		out[i] = transport.Member{
-			ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr,
-			GossipStatus: m.GossipStatus, Voter: m.Voter, Leader: m.Leader,
-		}
-	}
-	return out, nil
-}
+func (a consensus) Status() transport.NodeStatus         { return a.c.Status() }
+func (a consensus) Members() ([]transport.Member, error) { return a.c.Members() }
 
 // raftMetrics adapts the cluster to the metrics package.
 type raftMetrics struct{ c *cluster.Cluster }

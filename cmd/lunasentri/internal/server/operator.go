@@ -17,24 +17,7 @@ import (
 // operator adapts the cluster to the HTTP API's operations endpoints.
 type operator struct{ n *Node }
 
-func (o operator) RaftInfo() (transport.RaftInfo, error) {
-	info, err := o.n.Cluster.RaftInfo()
-	if err != nil {
-		return transport.RaftInfo{}, err
-	}
-	out := transport.RaftInfo{
-		State: info.State, LeaderID: info.LeaderID, Term: info.Term, LastIndex: info.LastIndex,
-		CommitIndex: info.CommitIndex, AppliedIndex: info.AppliedIndex, LastSnapshotIndex: info.LastSnapshotIndex,
-	}
-	if !info.LastContact.IsZero() {
-		lc := info.LastContact.UTC()
-		out.LastContact = &lc
-	}
-	for _, s := range info.Servers {
-		out.Servers = append(out.Servers, transport.RaftServer{ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Leader: s.Leader})
-	}
-	return out, nil
-}
+func (o operator) RaftInfo() (transport.RaftInfo, error) { return o.n.Cluster.RaftInfo() }
 
 // RemoveServer tells the API which refusal it was (404 unknown, 409 quorum).
 func (o operator) RemoveServer(id string) error {

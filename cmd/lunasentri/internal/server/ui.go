@@ -133,10 +133,7 @@ func (m uiModel) Cluster() ui.ClusterView {
 	if err != nil {
 		v.MembersErr = err.Error()
 	}
-	for _, mm := range ms {
-		v.Members = append(v.Members, ui.Member{ID: mm.ID, HTTPAddr: mm.HTTPAddr, RaftAddr: mm.RaftAddr,
-			GossipStatus: mm.GossipStatus, Voter: mm.Voter, Leader: mm.Leader})
-	}
+	v.Members = ms
 	return v
 }
 
