@@ -24,13 +24,19 @@ import (
 // LeaderLeaseTimeout steps down. The leader sends heartbeats every
 // HeartbeatTimeout/10 (30 ms) on their own connection, apart from log
 // replication and disk writes, so only a stall of the whole process (or a
-// network that loses 300 ms) causes a spurious election. Slow disks, VMs
+// network that loses 300 ms) causes a spurious election, and pre-vote
+// (on in hashicorp/raft 1.8) keeps a follower that merely stalled from
+// unseating a healthy leader. The lease is as long as Raft allows (the
+// heartbeat timeout): it only decides how soon a leader cut off from the
+// others stops accepting writes, which the fencing in the outbox makes
+// safe either way, and at 150 ms a leader starved of CPU on a loaded
+// two-core machine stepped down in the bench. Slow disks, VMs
 // with stolen CPU and WANs raise -raft-multiplier, as Consul's
 // raft_multiplier: every timeout scales with it, and failover with them.
 const (
 	RaftHeartbeatTimeout   = 300 * time.Millisecond
 	RaftElectionTimeout    = 300 * time.Millisecond
-	RaftLeaderLeaseTimeout = 150 * time.Millisecond
+	RaftLeaderLeaseTimeout = 300 * time.Millisecond
 	// RaftCommitTimeout is how long the leader waits with no new entry
 	// before it tells followers the commit index anyway: how stale a
 	// follower's replica may lag a quiet leader. Not scaled.

@@ -83,6 +83,12 @@ type chaosOptions struct {
 	// group_window, so transitions go out in digests; the run then also
 	// waits for every digest to be sent.
 	digests bool
+	// judged, if set, hears the ground truth and the settled events once
+	// the verdict is in (the soak derives detection delays from them).
+	judged func(truths []truth, events []event)
+	// chaosFrom, if set, replaces the 3s before the first fault: a fleet
+	// beating every 10s needs more for every machine's first beat.
+	chaosFrom time.Duration
 }
 
 // stormDigestWindow is the storm channel's group_window: short, so the
@@ -152,6 +158,9 @@ func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p 
 	})
 
 	r.chaosFrom = 3 * time.Second
+	if opts.chaosFrom > 0 {
+		r.chaosFrom = opts.chaosFrom
+	}
 	r.calmAt = r.chaosFrom + chaosLen
 	plans := chaosPlans(name, p.machines, r.chaosFrom, r.calmAt, p.threshold, p.slack, r.rng)
 	if opts.plans != nil {
@@ -202,9 +211,10 @@ func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p 
 	}
 	time.Sleep(lateDupWindow) // observation window for late duplicates
 	all := r.allEvents()
+	truths := r.fleet.groundTruth(lostBeats(r.obs.actionList(), nodeNames(c)))
 	v := judge(verdictInput{
 		scenario: name, threshold: p.threshold, grace: p.grace, slack: p.slack, stall: stall, plannedLong: plannedLong(plans, p.threshold),
-		truths: r.fleet.groundTruth(lostBeats(r.obs.actionList(), nodeNames(c))), terms: r.obs.terms(end), end: end,
+		truths: truths, terms: r.obs.terms(end), end: end,
 		events: events, allEvents: all, received: hook.requests(), senders: hook.from(),
 		failovers: r.obs.failovers(), forbidden: r.forbidden, actions: r.obs.actionList(), nodes: nodeNames(c),
 		attempts: r.fleet.failuresBetween, silences: r.silences,
@@ -220,6 +230,9 @@ func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p 
 		t.Logf("action %s %s %s", a.at.Format("15:04:05.000"), a.what, node)
 	}
 	v.report(t, r.dupsAllowed)
+	if opts.judged != nil {
+		opts.judged(truths, events)
+	}
 }
 
 // watchStalls measures how late a 10ms ticker in this process fires: how

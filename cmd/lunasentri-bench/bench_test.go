@@ -115,14 +115,14 @@ func TestParseFlags_QuickKeepsExplicitFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Machines != 500 || c.DetectMachines != 500 || c.Duration != 3*time.Second || c.FailoverRounds != 3 || c.Scale1M {
+	if c.Machines != 500 || c.DetectMachines != 500 || c.Duration != 3*time.Second || c.FailoverRounds != 3 || c.Scale1M || c.BigSnapMachines != 20000 {
 		t.Fatalf("quick config %+v", c)
 	}
 	c, err = parseFlags(nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Machines != 10000 || !c.Scale1M || len(c.Phases) != 5 || c.Client != "raw" || c.StormMachines != 10000 {
+	if c.Machines != 10000 || !c.Scale1M || len(c.Phases) != 6 || c.Client != "raw" || c.StormMachines != 10000 || c.BigSnapMachines != 1_000_000 {
 		t.Fatalf("default config %+v", c)
 	}
 	for _, bad := range [][]string{{"-phases", "intake,bogus"}, {"-client", "curl"}, {"-detect-threshold", "500ms"}, {"extra"}} {

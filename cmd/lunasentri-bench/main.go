@@ -43,6 +43,8 @@ type config struct {
 	LowRate         int           `json:"low_rate_requested"`
 	DetectMachines  int           `json:"detect_machines"`
 	StormMachines   int           `json:"storm_machines"`
+	BigSnapMachines int           `json:"bigsnap_machines"`
+	BigSnapRounds   int           `json:"bigsnap_rounds"`
 	DetectThreshold time.Duration `json:"-"`
 	CheckInterval   time.Duration `json:"-"`
 	FlushInterval   time.Duration `json:"-"`
@@ -126,6 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.LowRate, "low-rate", 0, "heartbeats/s of the low-rate Raft-entries run (0: 5% of the full rate, at least 300)")
 	fs.IntVar(&c.DetectMachines, "detect-machines", 0, "machines that go silent at once in the detection run (0: same as -machines)")
 	fs.IntVar(&c.StormMachines, "storm-machines", 10000, "machines that go silent at once in the storm phase (digests)")
+	fs.IntVar(&c.BigSnapMachines, "bigsnap-machines", 1_000_000, "machines a real cluster holds while the bigsnap phase takes snapshots under load")
+	fs.IntVar(&c.BigSnapRounds, "bigsnap-rounds", 3, "snapshots the bigsnap phase takes")
 	fs.DurationVar(&c.DetectThreshold, "detect-threshold", 5*time.Second, "per-machine offline_threshold of the detection machines")
 	fs.DurationVar(&c.CheckInterval, "check-interval", time.Second, "servers' -check-interval (the default is 1s)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 250*time.Millisecond, "servers' -heartbeat-flush-interval (the default is 250ms)")
@@ -134,7 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.Quick, "quick", false, "smoke run: 2000 machines, 3s windows, 3 failovers, no 1M scale run (explicit flags still win)")
 	fs.StringVar(&c.Out, "out", ".bench/results.json", "where to write the JSON results")
 	fs.StringVar(&c.WorkDir, "work-dir", "", "data dirs and server logs (default: a new temp dir, removed unless -keep)")
-	fs.StringVar(&phases, "phases", "intake,detect,failover,storm,scale", "comma-separated phases to run")
+	fs.StringVar(&phases, "phases", "intake,detect,failover,storm,scale,bigsnap", "comma-separated phases to run")
 	fs.IntVar(&c.ServerProcs, "server-gomaxprocs", 0, "GOMAXPROCS of the three server processes (0: Go's default, the number of CPUs)")
 	fs.IntVar(&c.BareProcs, "bare-gomaxprocs", 0, "GOMAXPROCS of the bare-handler process (0: Go's default)")
 	fs.StringVar(&c.ProfileDir, "profile", "", "write CPU profiles to this dir: an in-process node under the intake load, and the scale phases")
@@ -149,12 +153,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.Quick {
 		quick := map[string]func(){
-			"machines":        func() { c.Machines = 2000 },
-			"duration":        func() { c.Duration = 3 * time.Second },
-			"warmup":          func() { c.Warmup = time.Second },
-			"failover-rounds": func() { c.FailoverRounds = 3 },
-			"scale-1m":        func() { c.Scale1M = false },
-			"storm-machines":  func() { c.StormMachines = 2000 },
+			"machines":         func() { c.Machines = 2000 },
+			"duration":         func() { c.Duration = 3 * time.Second },
+			"warmup":           func() { c.Warmup = time.Second },
+			"failover-rounds":  func() { c.FailoverRounds = 3 },
+			"scale-1m":         func() { c.Scale1M = false },
+			"storm-machines":   func() { c.StormMachines = 2000 },
+			"bigsnap-machines": func() { c.BigSnapMachines = 20000 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -169,10 +174,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		p = strings.TrimSpace(p)
 		switch p {
 		case "":
-		case "intake", "detect", "failover", "storm", "scale":
+		case "intake", "detect", "failover", "storm", "scale", "bigsnap":
 			c.Phases = append(c.Phases, p)
 		default:
-			return nil, fmt.Errorf("unknown phase %q (want intake, detect, failover, storm, scale)", p)
+			return nil, fmt.Errorf("unknown phase %q (want intake, detect, failover, storm, scale, bigsnap)", p)
 		}
 	}
 	switch {

@@ -89,6 +89,19 @@ func run(ctx context.Context, cfg *config) (*Results, error) {
 			res.Errors["storm"] = err.Error()
 		}
 	}
+	if ctx.Err() == nil && cfg.phase("bigsnap") {
+		if err := func() error {
+			bin, err := benchBinary(ctx, cfg, workDir)
+			if err != nil {
+				return err
+			}
+			r, err := runBigSnap(ctx, cfg, bin, workDir, serverEnv)
+			res.BigSnap = r
+			return err
+		}(); err != nil {
+			res.Errors["bigsnap"] = err.Error()
+		}
+	}
 	if ctx.Err() == nil && cfg.phase("scale") {
 		sizes := []scaleRun{{n: 100_000, labels: true}, {n: 100_000, labels: false}}
 		if cfg.Scale1M {

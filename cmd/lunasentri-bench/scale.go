@@ -143,6 +143,9 @@ type genStream struct {
 	n, i   int
 	labels bool
 	buf    []byte
+	// now, when set, dates the machines around it (a cluster that will
+	// take beats from them); zero: the fixed scaleT0 of the in-process runs.
+	now time.Time
 }
 
 var (
@@ -160,7 +163,12 @@ func (s *genStream) Read(p []byte) (int, error) {
 		default:
 			i := s.i - 1
 			h := sha256.Sum256([]byte(scaleKey(i)))
-			seen := scaleT0.Add(-time.Duration(scaleLastSeen(i))*time.Millisecond - 123456*time.Nanosecond).Format(time.RFC3339Nano)
+			t0, changed, created := scaleT0, "2029-12-01T00:00:00.123456789Z", "2029-11-01T00:00:00.987654321Z"
+			if !s.now.IsZero() {
+				t0 = s.now
+				changed, created = s.now.Add(-24*time.Hour).Format(time.RFC3339Nano), s.now.Add(-30*24*time.Hour).Format(time.RFC3339Nano)
+			}
+			seen := t0.Add(-time.Duration(scaleLastSeen(i))*time.Millisecond - 123456*time.Nanosecond).Format(time.RFC3339Nano)
 			labels := "{}"
 			if s.labels {
 				labels = fmt.Sprintf(`{"env":%q,"role":%q}`, scaleEnvs[i%3], scaleRoles[i%5])
@@ -168,7 +176,7 @@ func (s *genStream) Read(p []byte) (int, error) {
 			s.buf = fmt.Appendf(s.buf[:0],
 				`{"id":%q,"name":%q,"hostname":%q,"description":"","labels":%s,"offline_threshold":0,"key_hash":%q,"status":"online","last_seen":%q,"status_changed_at":%q,"created_at":%q}`+"\n",
 				scaleID(i), scaleName(i), scaleName(i)+".dc1.example.net", labels,
-				hex.EncodeToString(h[:]), seen, "2029-12-01T00:00:00.123456789Z", "2029-11-01T00:00:00.987654321Z")
+				hex.EncodeToString(h[:]), seen, changed, created)
 		}
 		s.i++
 	}
