@@ -8,11 +8,12 @@ import (
 )
 
 // loadedMonitor returns an active Monitor tracking n machines whose
-// deadlines are spread over the next hour, none due at t0.
-func loadedMonitor(tb testing.TB, n int) (*Monitor, *fakeProposer) {
+// deadlines are spread over the next hour, none due at t0. clock is nil (the
+// real one) inside a bubble, stoppedClock{} in a benchmark.
+func loadedMonitor(tb testing.TB, n int, clock Clock) (*Monitor, *fakeProposer) {
 	tb.Helper()
 	prop := &fakeProposer{}
-	m, err := New(Options{Clock: newFakeClock(), Source: &fakeSource{}, Proposer: prop, FailoverGrace: time.Nanosecond})
+	m, err := New(Options{Clock: clock, Source: &fakeSource{}, Proposer: prop, FailoverGrace: time.Nanosecond})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -28,41 +29,43 @@ func loadedMonitor(tb testing.TB, n int) (*Monitor, *fakeProposer) {
 }
 
 func TestMonitor_TickWorkIsProportionalToExpired(t *testing.T) {
-	const n = 100_000
-	m, prop := loadedMonitor(t, n)
-	// Ten machines whose deadline has passed.
-	for i := range 10 {
-		m.MachineSeen(fmt.Sprintf("due%d", i), t0.Add(-time.Hour), time.Minute)
-	}
-	m.clock.(*fakeClock).Advance(time.Second)
-	m.mu.Lock()
-	m.heap.ops = 0
-	m.mu.Unlock()
-	m.check(context.Background())
-	if got := len(prop.proposed()); got != 10 {
-		t.Fatalf("proposed %d, want 10", got)
-	}
-	m.mu.Lock()
-	ops := m.heap.ops
-	m.mu.Unlock()
-	// Each pop is at most ~2·log2(n) ≈ 34 comparisons plus ~17 swaps.
-	if limit := uint64(10 * 60); ops > limit {
-		t.Fatalf("tick did %d heap operations for 10 expired of %d; want <= %d", ops, n, limit)
-	}
-	t.Logf("%d heap operations for 10 expired among %d machines", ops, n)
+	bubble(t, func(t *testing.T) {
+		const n = 100_000
+		m, prop := loadedMonitor(t, n, nil)
+		// Ten machines whose deadline has passed.
+		for i := range 10 {
+			m.MachineSeen(fmt.Sprintf("due%d", i), t0.Add(-time.Hour), time.Minute)
+		}
+		time.Sleep(time.Second)
+		m.mu.Lock()
+		m.heap.ops = 0
+		m.mu.Unlock()
+		m.check(context.Background())
+		if got := len(prop.proposed()); got != 10 {
+			t.Fatalf("proposed %d, want 10", got)
+		}
+		m.mu.Lock()
+		ops := m.heap.ops
+		m.mu.Unlock()
+		// Each pop is at most ~2·log2(n) ≈ 34 comparisons plus ~17 swaps.
+		if limit := uint64(10 * 60); ops > limit {
+			t.Fatalf("tick did %d heap operations for 10 expired of %d; want <= %d", ops, n, limit)
+		}
+		t.Logf("%d heap operations for 10 expired among %d machines", ops, n)
 
-	// With nothing due a tick does no heap operation at all.
-	m.mu.Lock()
-	m.heap.ops = 0
-	m.mu.Unlock()
-	m.check(context.Background())
-	if m.heap.ops != 0 {
-		t.Fatalf("idle tick did %d heap operations", m.heap.ops)
-	}
+		// With nothing due a tick does no heap operation at all.
+		m.mu.Lock()
+		m.heap.ops = 0
+		m.mu.Unlock()
+		m.check(context.Background())
+		if m.heap.ops != 0 {
+			t.Fatalf("idle tick did %d heap operations", m.heap.ops)
+		}
+	})
 }
 
 func benchmarkIdleTick(b *testing.B, n int) {
-	m, prop := loadedMonitor(b, n)
+	m, prop := loadedMonitor(b, n, stoppedClock{})
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -80,7 +83,7 @@ func BenchmarkTick_1MIdle(b *testing.B)   { benchmarkIdleTick(b, 1_000_000) }
 
 func BenchmarkMachineSeen(b *testing.B) {
 	const n = 100_000
-	m, _ := loadedMonitor(b, n)
+	m, _ := loadedMonitor(b, n, stoppedClock{})
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("m%d", i)
@@ -112,7 +115,7 @@ func BenchmarkMachineSeen_NotRunning(b *testing.B) {
 // is the number to compare with BenchmarkMachineSeen's ns/op.
 func BenchmarkMachinesSeen_Batch1000(b *testing.B) {
 	const n, size = 100_000, 1000
-	m, _ := loadedMonitor(b, n)
+	m, _ := loadedMonitor(b, n, stoppedClock{})
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("m%d", i)

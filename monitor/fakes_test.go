@@ -2,9 +2,10 @@ package monitor
 
 import (
 	"context"
-	"runtime"
+	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -14,83 +15,18 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// t0 is an arbitrary, fixed start of time for the fake clock.
-var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+// t0 is where a synctest bubble's clock starts (midnight UTC 2000-01-01):
+// the tests below run the monitor on the real clock inside a bubble, so the
+// term starts at t0.
+var t0 = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// fakeClock is a manually advanced clock. A ticker fires (non-blocking,
-// buffer of one, like time.Ticker) on every Advance that reaches its next
-// tick time.
-//
-// Kept rather than testing/synctest (issue 13): Options.Clock is production
-// code (cmd/lunasentri-bench drives a monitor at scale through it), and
-// these tests step to one exact tick and wait for the check it started (the
-// checks counter), or call the monitor without Run at all; a bubble would
-// fit the Run-driven tests, not the direct ones.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	tickers []*fakeTicker
-	created int
-}
+// stoppedClock is a Clock whose time stands at t0 and never ticks. Only the
+// benchmarks use it: a testing.B cannot run in a synctest bubble, and they
+// call check directly instead of Run.
+type stoppedClock struct{}
 
-type fakeTicker struct {
-	clk     *fakeClock
-	c       chan time.Time
-	d       time.Duration
-	next    time.Time
-	stopped bool
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTicker(d time.Duration) Ticker {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTicker{clk: c, c: make(chan time.Time, 1), d: d, next: c.now.Add(d)}
-	c.tickers = append(c.tickers, t)
-	c.created++
-	return t
-}
-
-func (c *fakeClock) tickersCreated() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.created
-}
-
-// Advance moves time forward and reports whether a ticker fired.
-func (c *fakeClock) Advance(d time.Duration) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	fired := false
-	for _, t := range c.tickers {
-		if t.stopped || c.now.Before(t.next) {
-			continue
-		}
-		t.next = c.now.Add(t.d)
-		select {
-		case t.c <- c.now:
-			fired = true
-		default:
-		}
-	}
-	return fired
-}
-
-func (t *fakeTicker) C() <-chan time.Time { return t.c }
-
-func (t *fakeTicker) Stop() {
-	t.clk.mu.Lock()
-	defer t.clk.mu.Unlock()
-	t.stopped = true
-}
+func (stoppedClock) Now() time.Time                 { return t0 }
+func (stoppedClock) NewTicker(time.Duration) Ticker { panic("stoppedClock: the benchmarks do not Run") }
 
 type fakeSource struct {
 	machines []Machine
@@ -162,27 +98,37 @@ func (p *fakeProposer) ids() []string {
 	return ids
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// bubble runs f in a synctest bubble and checks the bubble's clock starts
+// at t0, which the tests' times are written against. A watchdog on the real
+// clock turns a goroutine that spins (and so keeps the bubble's time from
+// moving) into a failure instead of a hang until go test's timeout.
+func bubble(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; !cond(); i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	watchdog := time.AfterFunc(time.Minute, func() {
+		panic(t.Name() + ": the synctest bubble made no progress for a minute (a goroutine spinning?)")
+	})
+	defer watchdog.Stop()
+	synctest.Test(t, func(t *testing.T) {
+		if now := time.Now(); !now.Equal(t0) {
+			t.Fatalf("bubble starts at %v, tests assume %v", now, t0)
 		}
-		// Yield first: the other side is usually one scheduling away.
-		if i < 100 {
-			runtime.Gosched()
-		} else {
-			time.Sleep(100 * time.Microsecond)
-		}
-	}
+		f(t)
+	})
 }
 
-// harness runs a Monitor against fakes.
+// sameExpired compares by instant: the monitor's times carry the real
+// clock's monotonic reading and location, the wanted ones do not.
+func sameExpired(a, b []Expired) bool {
+	return slices.EqualFunc(a, b, func(x, y Expired) bool {
+		return x.ID == y.ID && x.LastSeen.Equal(y.LastSeen) && x.Deadline.Equal(y.Deadline)
+	})
+}
+
+// harness runs a Monitor against fakes, on the real clock. It must be used
+// inside a bubble: step moves the bubble's time and synctest.Wait tells it
+// when the monitor has done all it will for that tick.
 type harness struct {
 	t      testing.TB
-	clk    *fakeClock
 	src    *fakeSource
 	prop   *fakeProposer
 	m      *Monitor
@@ -192,8 +138,7 @@ type harness struct {
 
 func newHarness(t testing.TB, opts Options) *harness {
 	t.Helper()
-	h := &harness{t: t, clk: newFakeClock(), src: &fakeSource{}, prop: &fakeProposer{}}
-	opts.Clock = h.clk
+	h := &harness{t: t, src: &fakeSource{}, prop: &fakeProposer{}}
 	if opts.Source == nil {
 		opts.Source = h.src
 	}
@@ -207,15 +152,17 @@ func newHarness(t testing.TB, opts Options) *harness {
 }
 
 // start runs the monitor and waits until it has loaded its source and is
-// ticking.
+// waiting for its first tick.
 func (h *harness) start() {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
-	before := h.clk.tickersCreated()
 	go func() { h.done <- h.m.Run(ctx) }()
-	waitFor(h.t, "monitor to start ticking", func() bool { return h.clk.tickersCreated() > before })
+	synctest.Wait()
+	if !h.m.Running() {
+		h.t.Fatal("monitor did not start")
+	}
 	h.t.Cleanup(h.stop)
 }
 
@@ -236,21 +183,23 @@ func (h *harness) stop() {
 	h.cancel = nil
 }
 
-// step advances the clock and, if a tick fired, waits until the monitor has
-// finished the check it triggered.
+// step lets d pass and waits until the monitor has finished any check a
+// tick in that time started.
 func (h *harness) step(d time.Duration) {
 	h.t.Helper()
-	before := h.m.checks.Load()
-	if h.clk.Advance(d) {
-		waitFor(h.t, "check to finish", func() bool { return h.m.checks.Load() > before })
-	}
+	// The race detector does not count the bubble's clock as
+	// synchronisation: hand over through mu, which a check takes before it
+	// touches anything, so what the test did so far happens before the tick.
+	h.m.mu.Lock()
+	h.m.mu.Unlock()
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 // stepTo advances in CheckInterval steps until the clock reaches at.
 func (h *harness) stepTo(at time.Time) {
 	h.t.Helper()
-	for h.clk.Now().Before(at) {
-		d := min(h.m.interval, at.Sub(h.clk.Now()))
-		h.step(d)
+	for time.Now().Before(at) {
+		h.step(min(h.m.interval, time.Until(at)))
 	}
 }

@@ -37,13 +37,13 @@ func checkHeap(t testing.TB, m *Monitor) {
 	}
 }
 
-// farMonitor returns an active Monitor (driven by check, not Run) tracking n
-// filler machines whose deadlines are a day away.
-func farMonitor(tb testing.TB, n int) (*Monitor, *fakeProposer, *fakeClock) {
+// farMonitor returns an active Monitor (driven by check, not Run) on the
+// real clock, tracking n filler machines whose deadlines are a day away.
+// Call it inside a bubble, before time moves: its term starts at t0.
+func farMonitor(tb testing.TB, n int) (*Monitor, *fakeProposer) {
 	tb.Helper()
-	clk := newFakeClock()
 	prop := &fakeProposer{}
-	m, err := New(Options{Clock: clk, Source: &fakeSource{}, Proposer: prop, FailoverGrace: sec})
+	m, err := New(Options{Source: &fakeSource{}, Proposer: prop, FailoverGrace: sec})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func farMonitor(tb testing.TB, n int) (*Monitor, *fakeProposer, *fakeClock) {
 		m.MachineSeen(fmt.Sprintf("m%d", i), t0.Add(time.Duration(i%3600)*sec), 24*time.Hour)
 	}
 	tb.Cleanup(m.stop)
-	return m, prop, clk
+	return m, prop
 }
 
 func heapOps(m *Monitor) uint64 {
@@ -65,137 +65,143 @@ func heapOps(m *Monitor) uint64 {
 }
 
 func TestMonitor_SteadyHeartbeatsCostNoHeapOps(t *testing.T) {
-	const n, beats, threshold = 10_000, 1000, 10 * sec
-	m, prop, clk := farMonitor(t, n)
-	ids := []string{"beat0", "beat1", "beat2"}
-	for _, id := range ids {
-		m.MachineSeen(id, t0, threshold)
-	}
-	var tickOps uint64
-	for range beats {
-		clk.Advance(sec)
-		now := clk.Now()
-		before := heapOps(m)
+	bubble(t, func(t *testing.T) {
+		const n, beats, threshold = 10_000, 1000, 10 * sec
+		m, prop := farMonitor(t, n)
+		ids := []string{"beat0", "beat1", "beat2"}
 		for _, id := range ids {
-			m.MachineSeen(id, now, threshold)
+			m.MachineSeen(id, t0, threshold)
 		}
-		m.MachinesSeen([]Seen{{ID: ids[0], LastSeen: now, Threshold: threshold}})
-		if ops := heapOps(m) - before; ops != 0 {
-			t.Fatalf("at %v: a later deadline cost %d heap operations", now.Sub(t0), ops)
+		var tickOps uint64
+		for range beats {
+			time.Sleep(sec)
+			now := time.Now()
+			before := heapOps(m)
+			for _, id := range ids {
+				m.MachineSeen(id, now, threshold)
+			}
+			m.MachinesSeen([]Seen{{ID: ids[0], LastSeen: now, Threshold: threshold}})
+			if ops := heapOps(m) - before; ops != 0 {
+				t.Fatalf("at %v: a later deadline cost %d heap operations", now.Sub(t0), ops)
+			}
+			before = heapOps(m)
+			m.check(context.Background())
+			tickOps += heapOps(m) - before
 		}
-		before = heapOps(m)
-		m.check(context.Background())
-		tickOps += heapOps(m) - before
-	}
-	checkHeap(t, m)
-	if got := prop.ids(); len(got) != 0 {
-		t.Fatalf("steadily beating machines expired: %v", got)
-	}
-	if tr := m.Tracked(); tr != n+len(ids) {
-		t.Fatalf("tracked %d", tr)
-	}
-	// Each machine is re-keyed about once per threshold, not once per beat:
-	// beats/10 re-keys of ~2·log2(n) comparisons plus swaps each.
-	rekeys := uint64(len(ids) * (beats/int(threshold/sec) + 1))
-	if limit := rekeys * 60; tickOps > limit {
-		t.Fatalf("ticks did %d heap operations; want <= %d", tickOps, limit)
-	}
-	t.Logf("%d beats of %d machines: 0 heap operations per beat, %d in all ticks", beats, len(ids), tickOps)
+		checkHeap(t, m)
+		if got := prop.ids(); len(got) != 0 {
+			t.Fatalf("steadily beating machines expired: %v", got)
+		}
+		if tr := m.Tracked(); tr != n+len(ids) {
+			t.Fatalf("tracked %d", tr)
+		}
+		// Each machine is re-keyed about once per threshold, not once per beat:
+		// beats/10 re-keys of ~2·log2(n) comparisons plus swaps each.
+		rekeys := uint64(len(ids) * (beats/int(threshold/sec) + 1))
+		if limit := rekeys * 60; tickOps > limit {
+			t.Fatalf("ticks did %d heap operations; want <= %d", tickOps, limit)
+		}
+		t.Logf("%d beats of %d machines: 0 heap operations per beat, %d in all ticks", beats, len(ids), tickOps)
+	})
 }
 
 func TestMonitor_StaleHeapKeyIsReKeyedNotExpired(t *testing.T) {
-	var mu sync.Mutex
-	var delays []time.Duration
-	h := newHarness(t, Options{FailoverGrace: sec, ObserveDetectionDelay: func(d time.Duration) {
+	bubble(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var delays []time.Duration
+		h := newHarness(t, Options{FailoverGrace: sec, ObserveDetectionDelay: func(d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			delays = append(delays, d)
+		}})
+		h.src.machines = []Machine{
+			{ID: "a", LastSeen: t0, Threshold: 10 * sec},
+			{ID: "b", LastSeen: t0.Add(2 * sec), Threshold: 10 * sec},
+		}
+		h.start()
+		h.stepTo(t0.Add(5 * sec))
+		before := heapOps(h.m)
+		h.m.MachineSeen("a", t0.Add(5*sec), 10*sec) // deadline t0+15s, key stays t0+10s
+		h.m.mu.Lock()
+		top, ops := h.m.heap.min(), h.m.heap.ops-before
+		h.m.mu.Unlock()
+		if ops != 0 || top.id != "a" || !top.key.Equal(t0.Add(10*sec)) || !top.deadline.Equal(t0.Add(15*sec)) {
+			t.Fatalf("after a later deadline: %d ops, top %s key %v deadline %v", ops, top.id, top.key, top.deadline)
+		}
+		h.stepTo(t0.Add(10 * sec)) // a's key is due, its deadline is not
+		if got := h.prop.ids(); len(got) != 0 {
+			t.Fatalf("stale key expired: %v", got)
+		}
+		h.m.mu.Lock()
+		top = h.m.heap.min()
+		a := h.m.byID["a"]
+		h.m.mu.Unlock()
+		if top.id != "b" || !a.key.Equal(t0.Add(15*sec)) {
+			t.Fatalf("not re-keyed: top %s, a key %v", top.id, a.key)
+		}
+		checkHeap(t, h.m)
+		h.stepTo(t0.Add(14 * sec))
+		if got := h.prop.ids(); !slices.Equal(got, []string{"b"}) {
+			t.Fatalf("at t0+14s: got %v", got)
+		}
+		h.step(sec)
+		want := []Expired{
+			{ID: "b", LastSeen: t0.Add(2 * sec), Deadline: t0.Add(12 * sec)},
+			{ID: "a", LastSeen: t0.Add(5 * sec), Deadline: t0.Add(15 * sec)},
+		}
+		if got := h.prop.proposed(); !sameExpired(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+		// Detection delay is measured from the real deadline, not the old key.
 		mu.Lock()
 		defer mu.Unlock()
-		delays = append(delays, d)
-	}})
-	h.src.machines = []Machine{
-		{ID: "a", LastSeen: t0, Threshold: 10 * sec},
-		{ID: "b", LastSeen: t0.Add(2 * sec), Threshold: 10 * sec},
-	}
-	h.start()
-	h.stepTo(t0.Add(5 * sec))
-	before := heapOps(h.m)
-	h.m.MachineSeen("a", t0.Add(5*sec), 10*sec) // deadline t0+15s, key stays t0+10s
-	h.m.mu.Lock()
-	top, ops := h.m.heap.min(), h.m.heap.ops-before
-	h.m.mu.Unlock()
-	if ops != 0 || top.id != "a" || !top.key.Equal(t0.Add(10*sec)) || !top.deadline.Equal(t0.Add(15*sec)) {
-		t.Fatalf("after a later deadline: %d ops, top %s key %v deadline %v", ops, top.id, top.key, top.deadline)
-	}
-	h.stepTo(t0.Add(10 * sec)) // a's key is due, its deadline is not
-	if got := h.prop.ids(); len(got) != 0 {
-		t.Fatalf("stale key expired: %v", got)
-	}
-	h.m.mu.Lock()
-	top = h.m.heap.min()
-	a := h.m.byID["a"]
-	h.m.mu.Unlock()
-	if top.id != "b" || !a.key.Equal(t0.Add(15*sec)) {
-		t.Fatalf("not re-keyed: top %s, a key %v", top.id, a.key)
-	}
-	checkHeap(t, h.m)
-	h.stepTo(t0.Add(14 * sec))
-	if got := h.prop.ids(); !slices.Equal(got, []string{"b"}) {
-		t.Fatalf("at t0+14s: got %v", got)
-	}
-	h.step(sec)
-	want := []Expired{
-		{ID: "b", LastSeen: t0.Add(2 * sec), Deadline: t0.Add(12 * sec)},
-		{ID: "a", LastSeen: t0.Add(5 * sec), Deadline: t0.Add(15 * sec)},
-	}
-	if got := h.prop.proposed(); !slices.Equal(got, want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	// Detection delay is measured from the real deadline, not the old key.
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(delays, []time.Duration{0, 0}) {
-		t.Fatalf("delays %v", delays)
-	}
+		if !slices.Equal(delays, []time.Duration{0, 0}) {
+			t.Fatalf("delays %v", delays)
+		}
+	})
 }
 
 func TestMonitor_DeadlineMovingEarlierIsHonouredExactly(t *testing.T) {
-	h := newHarness(t, Options{FailoverGrace: sec})
-	h.src.machines = []Machine{
-		{ID: "a", LastSeen: t0, Threshold: 60 * sec},
-		{ID: "b", LastSeen: t0, Threshold: 10 * sec},
-	}
-	h.start()
-	h.step(sec)
-	// a: threshold cut from 60s to 3s; deadline t0+60s -> t0+4s.
-	before := heapOps(h.m)
-	h.m.MachineSeen("a", t0.Add(sec), 3*sec)
-	if heapOps(h.m) == before {
-		t.Fatal("an earlier deadline did no heap fix")
-	}
-	// b: first lazily later (key stays t0+10s, deadline t0+32s), then
-	// earlier than its key (t0+6s).
-	h.m.MachineSeen("b", t0.Add(2*sec), 30*sec)
-	h.m.MachineSeen("b", t0.Add(3*sec), 3*sec)
-	checkHeap(t, h.m)
-	h.stepTo(t0.Add(3 * sec))
-	if got := h.prop.ids(); len(got) != 0 {
-		t.Fatalf("proposed %v early", got)
-	}
-	h.step(sec)
-	if got := h.prop.ids(); !slices.Equal(got, []string{"a"}) {
-		t.Fatalf("at t0+4s: got %v", got)
-	}
-	h.stepTo(t0.Add(5 * sec))
-	if got := h.prop.ids(); len(got) != 1 {
-		t.Fatalf("b proposed early: %v", got)
-	}
-	h.step(sec)
-	want := []Expired{
-		{ID: "a", LastSeen: t0.Add(sec), Deadline: t0.Add(4 * sec)},
-		{ID: "b", LastSeen: t0.Add(3 * sec), Deadline: t0.Add(6 * sec)},
-	}
-	if got := h.prop.proposed(); !slices.Equal(got, want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
+	bubble(t, func(t *testing.T) {
+		h := newHarness(t, Options{FailoverGrace: sec})
+		h.src.machines = []Machine{
+			{ID: "a", LastSeen: t0, Threshold: 60 * sec},
+			{ID: "b", LastSeen: t0, Threshold: 10 * sec},
+		}
+		h.start()
+		h.step(sec)
+		// a: threshold cut from 60s to 3s; deadline t0+60s -> t0+4s.
+		before := heapOps(h.m)
+		h.m.MachineSeen("a", t0.Add(sec), 3*sec)
+		if heapOps(h.m) == before {
+			t.Fatal("an earlier deadline did no heap fix")
+		}
+		// b: first lazily later (key stays t0+10s, deadline t0+32s), then
+		// earlier than its key (t0+6s).
+		h.m.MachineSeen("b", t0.Add(2*sec), 30*sec)
+		h.m.MachineSeen("b", t0.Add(3*sec), 3*sec)
+		checkHeap(t, h.m)
+		h.stepTo(t0.Add(3 * sec))
+		if got := h.prop.ids(); len(got) != 0 {
+			t.Fatalf("proposed %v early", got)
+		}
+		h.step(sec)
+		if got := h.prop.ids(); !slices.Equal(got, []string{"a"}) {
+			t.Fatalf("at t0+4s: got %v", got)
+		}
+		h.stepTo(t0.Add(5 * sec))
+		if got := h.prop.ids(); len(got) != 1 {
+			t.Fatalf("b proposed early: %v", got)
+		}
+		h.step(sec)
+		want := []Expired{
+			{ID: "a", LastSeen: t0.Add(sec), Deadline: t0.Add(4 * sec)},
+			{ID: "b", LastSeen: t0.Add(3 * sec), Deadline: t0.Add(6 * sec)},
+		}
+		if got := h.prop.proposed(); !sameExpired(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	})
 }
 
 // entryState is one tracked or in-flight entry, for comparing monitors.
@@ -235,51 +241,52 @@ func b2i(b bool) int {
 func TestMonitor_MachinesSeenEqualsSequenceOfMachineSeen(t *testing.T) {
 	for seed := range uint64(10) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 7))
-			batched, bprop, bclk := farMonitor(t, 50)
-			single, sprop, sclk := farMonitor(t, 50)
-			// Every third proposal fails, on both, so requeue is exercised.
-			for _, p := range []*fakeProposer{bprop, sprop} {
-				calls := 0
-				p.setHook(func(context.Context, []Expired) error {
-					if calls++; calls%3 == 0 {
-						return fmt.Errorf("raft: apply timed out")
+			bubble(t, func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(seed, 7))
+				batched, bprop := farMonitor(t, 50)
+				single, sprop := farMonitor(t, 50)
+				// Every third proposal fails, on both, so requeue is exercised.
+				for _, p := range []*fakeProposer{bprop, sprop} {
+					calls := 0
+					p.setHook(func(context.Context, []Expired) error {
+						if calls++; calls%3 == 0 {
+							return fmt.Errorf("raft: apply timed out")
+						}
+						return nil
+					})
+				}
+				for range 200 {
+					now := time.Now()
+					batch := make([]Seen, rng.IntN(30))
+					for i := range batch {
+						batch[i] = Seen{
+							ID:        fmt.Sprintf("x%d", rng.IntN(40)),
+							LastSeen:  now.Add(-time.Duration(rng.IntN(20_000)) * time.Millisecond),
+							Threshold: time.Duration(rng.IntN(31)) * sec, // 0 is invalid
+						}
 					}
-					return nil
-				})
-			}
-			for range 200 {
-				now := bclk.Now()
-				batch := make([]Seen, rng.IntN(30))
-				for i := range batch {
-					batch[i] = Seen{
-						ID:        fmt.Sprintf("x%d", rng.IntN(40)),
-						LastSeen:  now.Add(-time.Duration(rng.IntN(20_000)) * time.Millisecond),
-						Threshold: time.Duration(rng.IntN(31)) * sec, // 0 is invalid
+					batched.MachinesSeen(batch)
+					for _, s := range batch {
+						single.MachineSeen(s.ID, s.LastSeen, s.Threshold)
 					}
+					if rng.IntN(4) == 0 {
+						id := fmt.Sprintf("x%d", rng.IntN(40))
+						batched.MachineGone(id)
+						single.MachineGone(id)
+					}
+					if !slices.Equal(snapshot(batched), snapshot(single)) {
+						t.Fatalf("at %v: state differs after a batch of %d", now.Sub(t0), len(batch))
+					}
+					checkHeap(t, batched)
+					d := time.Duration(rng.IntN(3000)) * time.Millisecond
+					time.Sleep(d) // both monitors' clock
+					batched.check(context.Background())
+					single.check(context.Background())
 				}
-				batched.MachinesSeen(batch)
-				for _, s := range batch {
-					single.MachineSeen(s.ID, s.LastSeen, s.Threshold)
+				if b, s := bprop.proposed(), sprop.proposed(); !slices.Equal(b, s) || len(b) == 0 {
+					t.Fatalf("proposals differ or none: %d vs %d", len(b), len(s))
 				}
-				if rng.IntN(4) == 0 {
-					id := fmt.Sprintf("x%d", rng.IntN(40))
-					batched.MachineGone(id)
-					single.MachineGone(id)
-				}
-				if !slices.Equal(snapshot(batched), snapshot(single)) {
-					t.Fatalf("at %v: state differs after a batch of %d", now.Sub(t0), len(batch))
-				}
-				checkHeap(t, batched)
-				d := time.Duration(rng.IntN(3000)) * time.Millisecond
-				bclk.Advance(d)
-				sclk.Advance(d)
-				batched.check(context.Background())
-				single.check(context.Background())
-			}
-			if b, s := bprop.proposed(), sprop.proposed(); !slices.Equal(b, s) || len(b) == 0 {
-				t.Fatalf("proposals differ or none: %d vs %d", len(b), len(s))
-			}
+			})
 		})
 	}
 }

@@ -108,10 +108,6 @@ type Monitor struct {
 	// after Source was read is not resurrected by the merge.
 	loading bool
 	gone    map[string]struct{}
-
-	// checks counts completed checks; tests use it to know a tick was
-	// processed without sleeping.
-	checks atomic.Uint64
 }
 
 // New validates opts and returns a Monitor that is not running.
@@ -383,7 +379,6 @@ func (m *Monitor) stop() {
 // batches of at most MaxBatch. The lock is released before proposing so
 // MachineSeen and MachineGone never wait on Raft.
 func (m *Monitor) check(ctx context.Context) {
-	defer m.checks.Add(1)
 	due := m.popDue(m.clock.Now())
 	for len(due) > 0 {
 		n := min(len(due), m.maxBatch)

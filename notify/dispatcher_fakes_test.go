@@ -12,8 +12,10 @@ import (
 	"go.uber.org/goleak"
 )
 
-// dt0 is an arbitrary, fixed start of time for the fake clock.
-var dt0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+// dt0 is where the fake clock starts. It is also where a synctest bubble's
+// clock starts (midnight UTC 2000-01-01), so the tests that run the
+// dispatcher on the real clock inside a bubble share testDelivery's times.
+var dt0 = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // dispClock is a manually advanced clock. A timer fires (buffer of one, like
 // time.Timer) when Advance reaches its deadline.
@@ -22,7 +24,9 @@ var dt0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // the deadlines of armed timers (armed, waitArmed) to check each jittered
 // backoff and to stop a nanosecond before it ends, which a bubble's clock
 // does not show. Where "the dispatcher did all it would" matters, the test
-// runs this clock inside a bubble as well (inBubble, synctest.Wait).
+// runs this clock inside a bubble as well (inBubble, synctest.Wait). Tests
+// that only let time pass run on the real clock in a bubble
+// (newBubbleHarness).
 type dispClock struct {
 	mu     sync.Mutex
 	now    time.Time
@@ -357,11 +361,29 @@ type dispHarness struct {
 // once and tests need not pump the flush timer.
 func newDispHarness(t *testing.T, opts DispatcherOptions, notifier *dispNotifier, ds ...Delivery) *dispHarness {
 	t.Helper()
+	return newDispHarnessOn(t, newDispClock(), opts, notifier, ds...)
+}
+
+// newBubbleHarness is newDispHarness on the real clock, for tests that only
+// let time pass: call it inside a synctest bubble, before time moves, so
+// the clock reads dt0. h.clk is nil.
+func newBubbleHarness(t *testing.T, opts DispatcherOptions, notifier *dispNotifier, ds ...Delivery) *dispHarness {
+	t.Helper()
+	if now := time.Now(); !now.Equal(dt0) {
+		t.Fatalf("clock reads %v, want dt0 (%v): not at the start of a bubble", now, dt0)
+	}
+	return newDispHarnessOn(t, nil, opts, notifier, ds...)
+}
+
+// newDispHarnessOn builds the harness on clk, or on the real clock if clk
+// is nil.
+func newDispHarnessOn(t *testing.T, clk *dispClock, opts DispatcherOptions, notifier *dispNotifier, ds ...Delivery) *dispHarness {
+	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	h := &dispHarness{
 		t:        t,
-		clk:      newDispClock(),
+		clk:      clk,
 		outbox:   newDispOutbox(ds...),
 		leader:   &dispLeadership{},
 		channels: &dispChannels{m: map[string]*dispNotifier{}},
@@ -370,7 +392,9 @@ func newDispHarness(t *testing.T, opts DispatcherOptions, notifier *dispNotifier
 		h.channels.set("ch", notifier)
 	}
 	h.rec = &dispRecorder{outbox: h.outbox}
-	opts.Clock = h.clk
+	if clk != nil {
+		opts.Clock = clk
+	}
 	opts.Outbox = h.outbox
 	opts.Recorder = h.rec
 	opts.Leadership = h.leader

@@ -98,19 +98,24 @@ func TestDispatcher_RecordRetriedAfterTransientFailure(t *testing.T) {
 	}
 }
 
+// In a bubble: AttemptTimeout runs on the real clock, which the bubble
+// moves past the deadline at once.
 func TestDispatcher_AttemptTimeoutIsRetryable(t *testing.T) {
-	// A notifier that reports its own timeout as permanent must not turn a
-	// hanging receiver into a failed testDelivery: our deadline means "retry".
-	n := newDispNotifier(func(ctx context.Context, _ Event) (bool, error) {
-		<-ctx.Done()
-		return false, ctx.Err()
+	inBubble(t, func(t *testing.T) {
+		// A notifier that reports its own timeout as permanent must not turn a
+		// hanging receiver into a failed testDelivery: our deadline means "retry".
+		n := newDispNotifier(func(ctx context.Context, _ Event) (bool, error) {
+			<-ctx.Done()
+			return false, ctx.Err()
+		})
+		h := newDispHarness(t, DispatcherOptions{AttemptTimeout: 10 * time.Millisecond}, n, testDelivery("e1", "ch"))
+		h.start()
+		time.Sleep(10 * time.Millisecond) // the attempt's deadline
+		settle(t, "progress recorded", func() bool { return len(h.rec.all()) == 1 })
+		if r := h.rec.all()[0]; r.State != StatePending || r.Attempts != 1 {
+			t.Fatalf("result %+v", r)
+		}
 	})
-	h := newDispHarness(t, DispatcherOptions{AttemptTimeout: 10 * time.Millisecond}, n, testDelivery("e1", "ch"))
-	h.start()
-	dispWaitFor(t, "progress recorded", func() bool { return len(h.rec.all()) == 1 })
-	if r := h.rec.all()[0]; r.State != StatePending || r.Attempts != 1 {
-		t.Fatalf("result %+v", r)
-	}
 }
 
 func TestDispatcher_SendTest(t *testing.T) {

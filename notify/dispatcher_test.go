@@ -29,44 +29,47 @@ func TestNewDispatcher_RequiresDependencies(t *testing.T) {
 	}
 }
 
+// In a bubble on the real clock: the test only lets time pass.
 func TestDispatcher_DeliversOnce(t *testing.T) {
-	n := newDispNotifier(nil)
-	var mu sync.Mutex
-	var outcomes []string
-	var delays []time.Duration
-	h := newDispHarness(t, DispatcherOptions{
-		OnOutcome: func(ct, o string) { mu.Lock(); outcomes = append(outcomes, ct+"/"+o); mu.Unlock() },
-		ObserveDelay: func(ct string, d time.Duration) {
-			mu.Lock()
-			delays = append(delays, d)
-			mu.Unlock()
-		},
-	}, n, testDelivery("e1", "ch"))
-	h.clk.Advance(3 * time.Second) // the event happened 3s ago
-	h.start()
-	dispWaitFor(t, "delivered recorded", func() bool { return len(h.rec.final()) == 1 })
-	got := h.rec.final()[0]
-	if got.State != StateDelivered || got.Attempts != 1 || got.LastError != "" || got.EventID != "e1" || got.Channel != "ch" {
-		t.Fatalf("result %+v", got)
-	}
-	// Kicks after the record (every Apply kicks) send nothing more.
-	reads := h.outbox.readCount()
-	for range 10 {
-		h.d.Kick()
-	}
-	dispWaitFor(t, "outbox re-read", func() bool { return h.outbox.readCount() > reads })
-	h.stop()
-	if c := n.countFor("e1"); c != 1 {
-		t.Fatalf("notified %d times", c)
-	}
-	if h.leader.callCount() != 1 {
-		t.Fatalf("VerifyLeader called %d times for one attempt", h.leader.callCount())
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(outcomes) != 1 || outcomes[0] != "webhook/delivered" || len(delays) != 1 || delays[0] != 3*time.Second {
-		t.Fatalf("metrics: outcomes %v delays %v", outcomes, delays)
-	}
+	inBubble(t, func(t *testing.T) {
+		n := newDispNotifier(nil)
+		var mu sync.Mutex
+		var outcomes []string
+		var delays []time.Duration
+		h := newBubbleHarness(t, DispatcherOptions{
+			OnOutcome: func(ct, o string) { mu.Lock(); outcomes = append(outcomes, ct+"/"+o); mu.Unlock() },
+			ObserveDelay: func(ct string, d time.Duration) {
+				mu.Lock()
+				delays = append(delays, d)
+				mu.Unlock()
+			},
+		}, n, testDelivery("e1", "ch"))
+		time.Sleep(3 * time.Second) // the event happened 3s ago
+		h.start()
+		settle(t, "delivered recorded", func() bool { return len(h.rec.final()) == 1 })
+		got := h.rec.final()[0]
+		if got.State != StateDelivered || got.Attempts != 1 || got.LastError != "" || got.EventID != "e1" || got.Channel != "ch" {
+			t.Fatalf("result %+v", got)
+		}
+		// Kicks after the record (every Apply kicks) send nothing more.
+		reads := h.outbox.readCount()
+		for range 10 {
+			h.d.Kick()
+		}
+		settle(t, "outbox re-read", func() bool { return h.outbox.readCount() > reads })
+		h.stop()
+		if c := n.countFor("e1"); c != 1 {
+			t.Fatalf("notified %d times", c)
+		}
+		if h.leader.callCount() != 1 {
+			t.Fatalf("VerifyLeader called %d times for one attempt", h.leader.callCount())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(outcomes) != 1 || outcomes[0] != "webhook/delivered" || len(delays) != 1 || delays[0] != 3*time.Second {
+			t.Fatalf("metrics: outcomes %v delays %v", outcomes, delays)
+		}
+	})
 }
 
 // It runs in a synctest bubble so that "nothing is sent just before the
@@ -165,6 +168,16 @@ func inBubble(t *testing.T, f func(t *testing.T)) {
 	})
 	defer watchdog.Stop()
 	synctest.Test(t, f)
+}
+
+// settle waits (in a bubble) until the dispatcher has done all it will
+// without time passing, then requires cond.
+func settle(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	synctest.Wait()
+	if !cond() {
+		t.Fatalf("the dispatcher settled without %s", what)
+	}
 }
 
 func testHonoursRetryAfter(t *testing.T) {
@@ -293,32 +306,35 @@ func TestDispatcher_VerifyLeaderFailureSendsNothing(t *testing.T) {
 	}
 }
 
+// In a bubble on the real clock: the test only lets time pass.
 func TestDispatcher_CancelCancelsInFlightSendsAndJoins(t *testing.T) {
-	var cancelled sync.WaitGroup
-	cancelled.Add(3)
-	n := newDispNotifier(func(ctx context.Context, _ Event) (bool, error) {
-		<-ctx.Done()
-		cancelled.Done()
-		return true, ctx.Err()
+	inBubble(t, func(t *testing.T) {
+		var cancelled sync.WaitGroup
+		cancelled.Add(3)
+		n := newDispNotifier(func(ctx context.Context, _ Event) (bool, error) {
+			<-ctx.Done()
+			cancelled.Done()
+			return true, ctx.Err()
+		})
+		h := newBubbleHarness(t, DispatcherOptions{}, n, testDelivery("e1", "ch"), testDelivery("e2", "ch"), testDelivery("e3", "ch"))
+		h.start()
+		settle(t, "three sends in flight", func() bool { return n.current() == 3 })
+		h.stop() // returns only after the goroutines are joined (goleak checks at cleanup)
+		cancelled.Wait()
+		if n.current() != 0 {
+			t.Fatalf("%d sends still running after Run returned", n.current())
+		}
+		if got := h.rec.all(); len(got) != 0 {
+			t.Fatalf("cancelled sends recorded: %+v", got)
+		}
+		// Nothing more is sent once Run has returned.
+		h.outbox.add(testDelivery("e4", "ch"))
+		h.d.Kick()
+		time.Sleep(time.Hour)
+		if n.count() != 3 {
+			t.Fatalf("sent after cancel: %d", n.count())
+		}
 	})
-	h := newDispHarness(t, DispatcherOptions{}, n, testDelivery("e1", "ch"), testDelivery("e2", "ch"), testDelivery("e3", "ch"))
-	h.start()
-	dispWaitFor(t, "three sends in flight", func() bool { return n.current() == 3 })
-	h.stop() // returns only after the goroutines are joined (goleak checks at cleanup)
-	cancelled.Wait()
-	if n.current() != 0 {
-		t.Fatalf("%d sends still running after Run returned", n.current())
-	}
-	if got := h.rec.all(); len(got) != 0 {
-		t.Fatalf("cancelled sends recorded: %+v", got)
-	}
-	// Nothing more is sent once Run has returned.
-	h.outbox.add(testDelivery("e4", "ch"))
-	h.d.Kick()
-	h.clk.Advance(time.Hour)
-	if n.count() != 3 {
-		t.Fatalf("sent after cancel: %d", n.count())
-	}
 }
 
 func TestDispatcher_RecordsCompletedSendsOnShutdown(t *testing.T) {
