@@ -24,7 +24,6 @@ type TickProposer interface {
 // TickerOptions configures an AlertingTicker.
 type TickerOptions struct {
 	Logger   hclog.Logger // nil: no logging
-	Clock    Clock        // nil: the real clock
 	Interval time.Duration
 	Source   TickSource   // required
 	Proposer TickProposer // required
@@ -52,10 +51,8 @@ func NewAlertingTicker(opts TickerOptions) (*AlertingTicker, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	clock := opts.Clock
-	if clock == nil {
-		clock = realClock{}
-	}
+	// The real clock: tests run the ticker inside a synctest bubble.
+	clock := Clock(realClock{})
 	interval := opts.Interval
 	if interval <= 0 {
 		interval = DefaultCheckInterval
