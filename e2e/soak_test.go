@@ -223,7 +223,14 @@ func TestSoak_100kMachines(t *testing.T) {
 				return
 			}
 			q := func(f float64) time.Duration { return d[min(len(d)-1, int(f*float64(len(d))))].Round(time.Millisecond) }
-			t.Logf("soak: detection delay over %d offline alerts (deadline → offline committed): p50 %s, p99 %s, max %s", len(d), q(0.5), q(0.99), d[len(d)-1].Round(time.Millisecond))
+			held := 0 // decided late on purpose: the deadline fell in a new leader's failover grace
+			for _, x := range d {
+				if x > 2*time.Second {
+					held++
+				}
+			}
+			t.Logf("soak: detection delay over %d offline alerts (deadline → offline committed): p50 %s, p99 %s, max %s; %d over 2s (deadlines inside a failover grace)",
+				len(d), q(0.5), q(0.99), d[len(d)-1].Round(time.Millisecond), held)
 		},
 	}
 	runChaosWith(t, "soak-100k", c, hook, p, length, opts, func(r *chaosRun) {
