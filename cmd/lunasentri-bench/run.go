@@ -76,32 +76,27 @@ func run(ctx context.Context, cfg *config) (*Results, error) {
 			res.Errors["cluster"] = err.Error()
 		}
 	}
-	if ctx.Err() == nil && cfg.phase("storm") {
-		if err := func() error {
-			bin, err := benchBinary(ctx, cfg, workDir)
-			if err != nil {
-				return err
-			}
-			r, err := runStorm(ctx, cfg, bin, workDir, serverEnv)
-			res.Storm = r
-			return err
-		}(); err != nil {
-			res.Errors["storm"] = err.Error()
+	// withBinary runs a phase that starts servers of its own.
+	withBinary := func(phase string, run func(bin string) error) {
+		if ctx.Err() != nil || !cfg.phase(phase) {
+			return
+		}
+		bin, err := benchBinary(ctx, cfg, workDir)
+		if err == nil {
+			err = run(bin)
+		}
+		if err != nil {
+			res.Errors[phase] = err.Error()
 		}
 	}
-	if ctx.Err() == nil && cfg.phase("bigsnap") {
-		if err := func() error {
-			bin, err := benchBinary(ctx, cfg, workDir)
-			if err != nil {
-				return err
-			}
-			r, err := runBigSnap(ctx, cfg, bin, workDir, serverEnv)
-			res.BigSnap = r
-			return err
-		}(); err != nil {
-			res.Errors["bigsnap"] = err.Error()
-		}
-	}
+	withBinary("storm", func(bin string) (err error) {
+		res.Storm, err = runStorm(ctx, cfg, bin, workDir, serverEnv)
+		return err
+	})
+	withBinary("bigsnap", func(bin string) (err error) {
+		res.BigSnap, err = runBigSnap(ctx, cfg, bin, workDir, serverEnv)
+		return err
+	})
 	if ctx.Err() == nil && cfg.phase("scale") {
 		sizes := []scaleRun{{n: 100_000, labels: true}, {n: 100_000, labels: false}}
 		if cfg.Scale1M {
