@@ -171,17 +171,22 @@ func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p 
 	r.fleet.register(plans)
 	t.Logf("registered %d machines in %s", p.machines, time.Since(began).Round(time.Millisecond))
 	r.fleet.run()
-	waitFor(t, r.chaosFrom, "every machine's first heartbeat accepted", func() bool {
+	for deadline := time.Now().Add(r.chaosFrom); ; time.Sleep(50 * time.Millisecond) {
+		waiting := 0
 		for _, m := range r.fleet.machines {
 			m.mu.Lock()
-			n := m.accepted
-			m.mu.Unlock()
-			if n == 0 {
-				return false
+			if m.accepted == 0 {
+				waiting++
 			}
+			m.mu.Unlock()
 		}
-		return true
-	})
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, %d of %d machines have had no heartbeat accepted yet; fleet: %s", r.chaosFrom, waiting, p.machines, r.fleet.counts())
+		}
+	}
 
 	r.at(r.chaosFrom)
 	script(r)
