@@ -42,9 +42,11 @@ func newFlusher(api *API) *flusher {
 	return f
 }
 
-// healthy reports whether heartbeats accepted here will reach the leader.
-func (f *flusher) healthy() bool {
-	return time.Since(time.Unix(0, f.lastOK.Load())) <= f.api.opts.IntakeUnhealthyAfter
+// healthyAt reports whether heartbeats accepted here will reach the leader.
+// The caller passes its clock reading: the heartbeat path reads the clock
+// once.
+func (f *flusher) healthyAt(now time.Time) bool {
+	return now.UnixNano()-f.lastOK.Load() <= int64(f.api.opts.IntakeUnhealthyAfter)
 }
 
 func (f *flusher) run(ctx context.Context) {
