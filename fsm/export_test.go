@@ -9,3 +9,7 @@ func (f *FSM) LockHeld() bool {
 	}
 	return true
 }
+
+// DecodeBody is the FSM's command body decoder (for the heartbeat batch's
+// hand decoder, issue 14).
+func DecodeBody(data []byte, v any) error { return decodeBody(data, v) }
