@@ -104,6 +104,29 @@ func BenchmarkCoalescerDrain(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchMachines, "ns/machine")
 }
 
+// BenchmarkCoalescerDrainAppend is BenchmarkCoalescerDrain for the
+// flusher's usual drain into a reused slice (issue 14).
+func BenchmarkCoalescerDrainAppend(b *testing.B) {
+	ids := benchIDs()
+	c := transport.NewCoalescer()
+	var dst []transport.DrainedBeat
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for _, id := range ids {
+			c.Record(id, now)
+		}
+		b.StartTimer()
+		dst = c.DrainAppend(dst[:0])
+	}
+	if len(dst) != benchMachines {
+		b.Fatalf("drained %d, want %d", len(dst), benchMachines)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchMachines, "ns/machine")
+}
+
 // discardWriter is a ResponseWriter that keeps only the status, so the
 // handler benchmarks measure the handler and not httptest's recorder.
 type discardWriter struct {

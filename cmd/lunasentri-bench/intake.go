@@ -113,7 +113,8 @@ type intakeResult struct {
 	Low               loadResult   `json:"low_rate"`
 	RaftLow           raftWindow   `json:"raft_low_rate"`
 	ClusterCPU        []procCPUUse `json:"cluster_cpu"`
-	BareCPU           []procCPUUse `json:"bare_cpu"`
+	BareCPU           []procCPUUse `json:"bare_cpu"` // the bare run before
+	BareAfterCPU      []procCPUUse `json:"bare_after_cpu"`
 	ServerGOMAXPROCS  int          `json:"server_gomaxprocs"`
 	BareGOMAXPROCS    int          `json:"bare_gomaxprocs"`
 	HarnessGOMAXPROCS int          `json:"harness_gomaxprocs"`
@@ -332,7 +333,7 @@ func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServ
 	}
 	logf("intake: three bare processes: %.0f/s", res.BareThree.AcceptedPerSec)
 
-	if res.BareAfter, _, err = bareRun("bare (after)"); err != nil {
+	if res.BareAfter, res.BareAfterCPU, err = bareRun("bare (after)"); err != nil {
 		return nil, err
 	}
 	res.CeilingPerSec = max(res.BareBefore.AcceptedPerSec, res.BareAfter.AcceptedPerSec)
