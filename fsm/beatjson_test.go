@@ -10,8 +10,8 @@ import (
 	"github.com/lunasentri/lunasentri/fsm"
 )
 
-// plainBatch has HeartbeatBatch's fields without its UnmarshalJSON: what
-// encoding/json alone makes of the bytes.
+// plainBatch has HeartbeatBatch's fields: what encoding/json alone makes
+// of the bytes, to compare the FSM's decoder with.
 type plainBatch struct {
 	At               time.Time          `json:"at"`
 	DefaultThreshold time.Duration      `json:"default_threshold"`
