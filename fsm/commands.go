@@ -190,7 +190,13 @@ func MustEncode(t CommandType, body any) []byte {
 }
 
 func decodeBody(data []byte, v any) error {
-	if err := json.Unmarshal(data, v); err != nil {
+	var err error
+	if c, ok := v.(*HeartbeatBatch); ok {
+		err = decodeHeartbeatBatch(data, c) // the bulk of the log (issue 14)
+	} else {
+		err = json.Unmarshal(data, v)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
 	return nil

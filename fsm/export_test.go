@@ -22,3 +22,7 @@ func (f *FSM) SnapshotWithHook(afterShard func(shard int)) raft.FSMSnapshot {
 
 // MapShards is the number of shards a snapshot copies one at a time.
 const MapShards = mapShards
+
+// DecodeBody is the FSM's command body decoder (for the heartbeat batch's
+// hand decoder, issue 14).
+func DecodeBody(data []byte, v any) error { return decodeBody(data, v) }

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -101,4 +102,83 @@ func BenchmarkCoalescerDrain(b *testing.B) {
 		b.Fatalf("drained %d, want %d", len(dst), benchMachines)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchMachines, "ns/machine")
+}
+
+// BenchmarkCoalescerDrainAppend is BenchmarkCoalescerDrain for the
+// flusher's usual drain into a reused slice (issue 14).
+func BenchmarkCoalescerDrainAppend(b *testing.B) {
+	ids := benchIDs()
+	c := transport.NewCoalescer()
+	var dst []transport.DrainedBeat
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for _, id := range ids {
+			c.Record(id, now)
+		}
+		b.StartTimer()
+		dst = c.DrainAppend(dst[:0])
+	}
+	if len(dst) != benchMachines {
+		b.Fatalf("drained %d, want %d", len(dst), benchMachines)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchMachines, "ns/machine")
+}
+
+// discardWriter is a ResponseWriter that keeps only the status, so the
+// handler benchmarks measure the handler and not httptest's recorder.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(code int)        { d.code = code }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// BenchmarkHeartbeatPath is the heartbeat's path inside a node's handler
+// (routing, auth, body, coalescer, answer) without the HTTP server
+// around it: one reused request per goroutine, as net/http hands a
+// handler its request. Each machine sends its own agent body, the same
+// with every beat, as `lunasentri agent` does (issue 14).
+func BenchmarkHeartbeatPath(b *testing.B) {
+	n := newNode(b, true, nil)
+	keys := make([]string, benchMachines)
+	auth := make([][]string, benchMachines)
+	bodies := make([][]byte, benchMachines)
+	for i := range keys {
+		name := fmt.Sprintf("m%05d", i)
+		_, keys[i] = n.register(b, name)
+		auth[i] = []string{"Bearer " + keys[i]}
+		bodies[i] = fmt.Appendf(nil, `{"hostname":%q,"agent_version":"1.0.0"}`, name+".example")
+	}
+	n.runFlusher(b)
+	h := n.api.Handler()
+	var next, bad atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(7919))
+		req := httptest.NewRequest(http.MethodPost, "/v1/heartbeat", nil)
+		rd := bytes.NewReader(nil)
+		body := io.NopCloser(rd)
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			i++
+			m := i % benchMachines
+			rd.Reset(bodies[m])
+			req.Body, req.ContentLength = body, int64(len(bodies[m]))
+			req.Header["Authorization"] = auth[m]
+			clear(w.h)
+			h.ServeHTTP(w, req)
+			if w.code != http.StatusAccepted {
+				bad.Add(1)
+			}
+		}
+	})
+	if bad.Load() != 0 {
+		b.Fatalf("%d heartbeats not accepted", bad.Load())
+	}
 }

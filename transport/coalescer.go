@@ -65,6 +65,38 @@ func (c *Coalescer) DrainInto(dst map[string]time.Time) {
 	}
 }
 
+// maxKeptShardRoom: a shard map that held more beats than this in one
+// interval is replaced rather than cleared, so its memory goes back.
+const maxKeptShardRoom = 4096
+
+// DrainedBeat is one machine's newest beat, taken out of the coalescer.
+type DrainedBeat struct {
+	ID string
+	At time.Time
+}
+
+// DrainAppend moves every recorded beat to dst, one per machine, and
+// leaves the coalescer empty. It is DrainInto for a flusher with nothing
+// pending (the usual case): no map to merge into, and each shard keeps its
+// map's room for the next interval instead of allocating a new one
+// (issue 14).
+func (c *Coalescer) DrainAppend(dst []DrainedBeat) []DrainedBeat {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for id, at := range s.m {
+			dst = append(dst, DrainedBeat{ID: id, At: at})
+		}
+		if len(s.m) > maxKeptShardRoom {
+			s.m = make(map[string]time.Time) // a burst does not pin its room
+		} else {
+			clear(s.m)
+		}
+		s.mu.Unlock()
+	}
+	return dst
+}
+
 // Len is the number of machines waiting for the next flush.
 func (c *Coalescer) Len() int {
 	n := 0

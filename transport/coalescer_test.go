@@ -42,6 +42,33 @@ func TestCoalescer_LatestPerMachineWins(t *testing.T) {
 	}
 }
 
+// TestCoalescer_DrainAppendOnePerMachineAndEmpties: the flusher's usual
+// drain (issue 14) gives each machine's newest beat once, leaves nothing
+// behind, and the coalescer takes new beats after it, also past the size
+// at which a shard's map is replaced.
+func TestCoalescer_DrainAppendOnePerMachineAndEmpties(t *testing.T) {
+	c := transport.NewCoalescer()
+	for round := 0; round < 3; round++ {
+		n := []int{10, 300_000, 50}[round]
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("m%d", i)
+			c.Record(id, base.Add(time.Duration(round)*time.Hour))
+			c.Record(id, base.Add(time.Duration(round)*time.Hour+time.Second))
+		}
+		got := c.DrainAppend(nil)
+		if len(got) != n || c.Len() != 0 {
+			t.Fatalf("round %d: drained %d (want %d), %d left", round, len(got), n, c.Len())
+		}
+		seen := map[string]bool{}
+		for _, d := range got {
+			if seen[d.ID] || !d.At.Equal(base.Add(time.Duration(round)*time.Hour+time.Second)) {
+				t.Fatalf("round %d: %s twice or not its newest beat (%s)", round, d.ID, d.At)
+			}
+			seen[d.ID] = true
+		}
+	}
+}
+
 func TestCoalescer_DrainIntoMergesKeepingTheNewer(t *testing.T) {
 	c := transport.NewCoalescer()
 	c.Record("newer-in-coalescer", base.Add(5*time.Second))

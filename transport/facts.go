@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -53,19 +54,48 @@ type factsTracker struct {
 
 	mu      sync.Mutex
 	pending map[string]fsm.AgentFacts // id → newest changed facts not yet proposed
+
+	seed maphash.Seed // for bodyHash
 }
 
 type factsShard struct {
 	mu sync.RWMutex
-	m  map[string]uint64
+	m  map[string]factsSeen
+}
+
+// factsSeen is what this node remembers of a machine's last beats.
+type factsSeen struct {
+	fp   uint64 // fingerprint of the facts last seen; valid when hasFP
+	body uint64 // bodyHash of the last body accepted; 0: none
+	// hasFP: fp is set (a body without facts leaves it as it was).
+	hasFP bool
 }
 
 func newFactsTracker(api *API) *factsTracker {
-	t := &factsTracker{api: api, pending: make(map[string]fsm.AgentFacts)}
+	t := &factsTracker{api: api, pending: make(map[string]fsm.AgentFacts), seed: maphash.MakeSeed()}
 	for i := range t.shards {
-		t.shards[i].m = make(map[string]uint64)
+		t.shards[i].m = make(map[string]factsSeen)
 	}
 	return t
+}
+
+// bodyHash is a heartbeat body's hash for sameBody, never 0. The seed is
+// this process's own and secret, so an agent cannot make another body
+// collide with the one it sent (and it could only mislead about its own
+// machine if it did).
+func (t *factsTracker) bodyHash(b []byte) uint64 {
+	return maphash.Bytes(t.seed, b) | 1
+}
+
+// sameBody reports whether raw is the hash of the body this node last
+// accepted from machine id: then it needs no decoding, checking or
+// observing again (issue 14: agents send the same body every beat).
+func (t *factsTracker) sameBody(id string, raw uint64) bool {
+	s := t.shard(id)
+	s.mu.RLock()
+	seen, ok := s.m[id]
+	s.mu.RUnlock()
+	return ok && seen.body == raw
 }
 
 func (t *factsTracker) shard(id string) *factsShard {
@@ -77,9 +107,19 @@ func (t *factsTracker) shard(id string) *factsShard {
 	return &t.shards[h%factsShards]
 }
 
-// observe is called on the hot path with a beat's decoded body.
-func (t *factsTracker) observe(id string, b *heartbeatBody) {
+// observe is called on the hot path with a beat's decoded body; raw is
+// the body's bodyHash (0 when it was not read whole), remembered so that
+// the same body again skips decoding.
+func (t *factsTracker) observe(id string, b *heartbeatBody, raw uint64) {
+	s := t.shard(id)
 	if !b.hasFacts() {
+		if raw != 0 {
+			s.mu.Lock()
+			seen := s.m[id]
+			seen.body = raw
+			s.m[id] = seen
+			s.mu.Unlock()
+		}
 		return
 	}
 	info := []byte(b.Info)
@@ -87,18 +127,25 @@ func (t *factsTracker) observe(id string, b *heartbeatBody) {
 		info = nil
 	}
 	fp := fsm.FactsFingerprint(b.Hostname, b.AgentVersion, info)
-	s := t.shard(id)
 	s.mu.RLock()
 	seen, ok := s.m[id]
 	s.mu.RUnlock()
-	if ok && seen == fp {
+	if ok && seen.hasFP && seen.fp == fp {
+		if seen.body != raw {
+			s.mu.Lock()
+			if cur, ok := s.m[id]; ok && cur.hasFP && cur.fp == fp {
+				cur.body = raw
+				s.m[id] = cur
+			}
+			s.mu.Unlock()
+		}
 		return
 	}
-	t.changed(id, fp, b.Hostname, b.AgentVersion, info)
+	t.changed(id, fp, raw, b.Hostname, b.AgentVersion, info)
 }
 
 // changed is the rare path: this node has not seen these facts for id.
-func (t *factsTracker) changed(id string, rawFP uint64, hostname, version string, info []byte) {
+func (t *factsTracker) changed(id string, rawFP, raw uint64, hostname, version string, info []byte) {
 	facts := fsm.AgentFacts{Hostname: hostname, AgentVersion: version, ReportedAt: time.Now().UTC()}
 	if len(info) > 0 {
 		// Stored compacted: that is how the command's JSON carries it, so
@@ -110,7 +157,7 @@ func (t *factsTracker) changed(id string, rawFP uint64, hostname, version string
 	}
 	s := t.shard(id)
 	s.mu.Lock()
-	s.m[id] = rawFP
+	s.m[id] = factsSeen{fp: rawFP, body: raw, hasFP: true}
 	s.mu.Unlock()
 	if stored, ok := t.api.opts.FSM.AgentFingerprint(id); ok && stored == facts.Fingerprint() {
 		return // another node already recorded them, or this node restarted
@@ -188,7 +235,7 @@ func (t *factsTracker) trim() {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
-		s.m = make(map[string]uint64)
+		s.m = make(map[string]factsSeen)
 		s.mu.Unlock()
 	}
 }

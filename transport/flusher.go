@@ -28,6 +28,8 @@ type beatBatch struct {
 type flusher struct {
 	api     *API
 	pending map[string]time.Time
+	// drained is reused by flushes that start with nothing pending.
+	drained []DrainedBeat
 	// lastOK is when this node last knew its heartbeats reach the leader
 	// (Unix nanos): a successful flush, or nothing to flush with a leader
 	// known.
@@ -42,9 +44,11 @@ func newFlusher(api *API) *flusher {
 	return f
 }
 
-// healthy reports whether heartbeats accepted here will reach the leader.
-func (f *flusher) healthy() bool {
-	return time.Since(time.Unix(0, f.lastOK.Load())) <= f.api.opts.IntakeUnhealthyAfter
+// healthyAt reports whether heartbeats accepted here will reach the leader.
+// The caller passes its clock reading: the heartbeat path reads the clock
+// once.
+func (f *flusher) healthyAt(now time.Time) bool {
+	return now.UnixNano()-f.lastOK.Load() <= int64(f.api.opts.IntakeUnhealthyAfter)
 }
 
 func (f *flusher) run(ctx context.Context) {
@@ -64,20 +68,65 @@ func (f *flusher) run(ctx context.Context) {
 	}
 }
 
+// maxKeptDrained bounds the drained slice kept between flushes.
+const maxKeptDrained = 1 << 16
+
 func (f *flusher) flush(ctx context.Context) {
-	f.api.coalescer.DrainInto(f.pending)
 	defer func() { f.pendingN.Store(int64(len(f.pending))) }()
 	if len(f.pending) == 0 {
+		// The usual case: the last flush delivered everything, so the
+		// beats go out straight from the coalescer, with no map merge.
+		f.drained = f.api.coalescer.DrainAppend(f.drained[:0])
+		f.flushDrained(ctx)
+		if cap(f.drained) > maxKeptDrained {
+			f.drained = nil // a burst does not pin its room
+		} else {
+			clear(f.drained) // drop the ids for the collector
+		}
+		return
+	}
+	f.api.coalescer.DrainInto(f.pending)
+	start := time.Now()
+	n := len(f.pending)
+	err := f.send(ctx)
+	if obs := f.api.opts.ObserveFlush; obs != nil {
+		obs(n, time.Since(start), err)
+	}
+	if err != nil {
+		f.api.logger.Debug("heartbeat flush failed; keeping beats", "pending", len(f.pending), "error", err)
+		return
+	}
+	f.lastOK.Store(time.Now().UnixNano())
+}
+
+// flushDrained delivers f.drained in chunks of MaxBatchBeats; what a
+// failed chunk and the ones after it carry becomes pending.
+func (f *flusher) flushDrained(ctx context.Context) {
+	if len(f.drained) == 0 {
 		if _, _, ok := f.api.opts.Consensus.Leader(); ok {
 			f.lastOK.Store(time.Now().UnixNano())
 		}
 		return
 	}
 	start := time.Now()
-	n := len(f.pending)
-	err := f.send(ctx)
+	limit := f.api.opts.MaxBatchBeats
+	batch := make([]agedBeat, 0, min(len(f.drained), limit))
+	var err error
+	for done := 0; done < len(f.drained) && err == nil; done += len(batch) {
+		chunk := f.drained[done:min(done+limit, len(f.drained))]
+		now := time.Now() // ages are taken when their chunk ships
+		batch = batch[:0]
+		for _, d := range chunk {
+			batch = append(batch, agedBeat{ID: d.ID, AgeUS: max(now.Sub(d.At).Microseconds(), 0)})
+		}
+		if err = f.deliverBatch(ctx, batch); err != nil {
+			for _, d := range f.drained[done:] {
+				f.pending[d.ID] = d.At
+			}
+		}
+	}
 	if obs := f.api.opts.ObserveFlush; obs != nil {
-		obs(n, time.Since(start), err)
+		obs(len(f.drained), time.Since(start), err)
 	}
 	if err != nil {
 		f.api.logger.Debug("heartbeat flush failed; keeping beats", "pending", len(f.pending), "error", err)
@@ -111,19 +160,21 @@ func (f *flusher) send(ctx context.Context) error {
 }
 
 func (f *flusher) deliver(ctx context.Context, batch []agedBeat) error {
-	var err error
-	if f.api.opts.Consensus.IsLeader() {
-		err = f.api.applyBeats(ctx, batch)
-	} else {
-		err = f.api.forwardBeats(ctx, batch)
-	}
-	if err != nil {
+	if err := f.deliverBatch(ctx, batch); err != nil {
 		return err
 	}
 	for _, b := range batch {
 		delete(f.pending, b.ID)
 	}
 	return nil
+}
+
+// deliverBatch applies a batch on the leader or forwards it to the leader.
+func (f *flusher) deliverBatch(ctx context.Context, batch []agedBeat) error {
+	if f.api.opts.Consensus.IsLeader() {
+		return f.api.applyBeats(ctx, batch)
+	}
+	return f.api.forwardBeats(ctx, batch)
 }
 
 // applyBeats, on the leader, turns ages into leader time and writes one Raft

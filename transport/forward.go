@@ -208,7 +208,7 @@ func forwardableCommand(t fsm.CommandType) bool {
 
 // forwardBeats sends a batch of aged beats to the leader.
 func (a *API) forwardBeats(ctx context.Context, batch []agedBeat) error {
-	body, err := json.Marshal(beatBatch{Node: a.opts.Consensus.Status().NodeID, Beats: batch})
+	body, err := encodeBeatBatch(a.opts.Consensus.Status().NodeID, batch)
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,11 @@ func (a *API) handleInternalBeats(w http.ResponseWriter, r *http.Request) {
 	if tooLarge(w, r, a.opts.MaxInternalBody) {
 		return
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.opts.MaxInternalBody)).Decode(&batch); err != nil {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxInternalBody))
+	if err == nil {
+		err = decodeBeatBatch(data, &batch)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid heartbeat batch: %s", jsonErrorText(err))
 		return
 	}

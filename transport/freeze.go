@@ -52,14 +52,17 @@ func (g *freezeGuard) run(ctx context.Context) {
 	}
 }
 
-// suspect reports whether a heartbeat read now may have waited out a
+// suspectAt reports whether a heartbeat read now may have waited out a
 // pause: the watchdog has not run for freezeGap (we may just have woken,
 // before it could), or it saw a pause moments ago.
-func (g *freezeGuard) suspect() bool {
+//
+// The caller passes its clock reading: the heartbeat path reads the clock
+// once.
+func (g *freezeGuard) suspectAt(t time.Time) bool {
 	last := g.lastTick.Load()
 	if last == 0 {
 		return false // watchdog not started (tests without RunFlusher)
 	}
-	now := g.now()
+	now := int64(t.Sub(g.start))
 	return now-last > int64(freezeGap) || now < g.blockedUntil.Load()
 }

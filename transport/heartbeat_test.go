@@ -1,8 +1,10 @@
 package transport_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -111,6 +113,60 @@ func TestHeartbeat_MalformedJSONGets400(t *testing.T) {
 	}
 }
 
+// TestHeartbeat_RepeatedBodyIsCheckedOnceButEveryChangeIs: issue 14 skips
+// decoding a body that is byte for byte the last one this node accepted
+// from the machine. A different body, even right after an accepted one,
+// is checked again, and a body accepted from one machine does not vouch
+// for the same bytes from another.
+func TestHeartbeat_RepeatedBodyIsCheckedOnceButEveryChangeIs(t *testing.T) {
+	n := newNode(t, true, nil)
+	_, key1 := n.register(t, "m1")
+	_, key2 := n.register(t, "m2")
+	good := `{"hostname":"m1.example","agent_version":"1.0.0"}`
+	for i := 0; i < 3; i++ {
+		if r := n.beat(t, key1, good); r.status != http.StatusAccepted {
+			t.Fatalf("beat %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	for _, body := range []string{`{"hostname":5}`, `{"info":"x"}`, fmt.Sprintf(`{"hostname":%q}`, strings.Repeat("h", 256)), `{`} {
+		wantJSONError(t, n.beat(t, key1, body), http.StatusBadRequest)
+		if r := n.beat(t, key1, good); r.status != http.StatusAccepted {
+			t.Fatalf("good body after %q: %d %s", body, r.status, r.raw)
+		}
+	}
+	bad := `{"hostname":"m2.example","agent_version":7}`
+	wantJSONError(t, n.beat(t, key2, bad), http.StatusBadRequest)
+	wantJSONError(t, n.beat(t, key2, bad), http.StatusBadRequest)
+	if r := n.beat(t, key2, good); r.status != http.StatusAccepted {
+		t.Fatalf("m1's body from m2: %d %s", r.status, r.raw)
+	}
+}
+
+// TestHeartbeat_ShortBodyAnsweredAsBefore: a client that announces more
+// body than it sends gets what a streaming decoder gave it: a complete
+// object is a beat, a cut one is "not JSON".
+func TestHeartbeat_ShortBodyAnsweredAsBefore(t *testing.T) {
+	n := newNode(t, true, nil)
+	_, key := n.register(t, "m1")
+	for body, want := range map[string]int{`{}`: http.StatusAccepted, `{"hostname":"m1.ex`: http.StatusBadRequest} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(n.srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /v1/heartbeat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", key, len(body)+10, body)
+		_ = c.(*net.TCPConn).CloseWrite()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if resp.StatusCode != want {
+			t.Errorf("%q: status %d, want %d", body, resp.StatusCode, want)
+		}
+		c.Close()
+	}
+}
+
 // Invariant 3: many beats from many machines reach Raft as one entry per
 // flush, never one entry per beat.
 func TestFlusher_OneRaftEntryPerFlushForManyBeats(t *testing.T) {
@@ -208,6 +264,7 @@ func TestFlusher_ApplyFailureKeepsBeatsAndTurnsIntakeUnhealthy(t *testing.T) {
 		return turnedAway.status == http.StatusServiceUnavailable
 	})
 	wantJSONError(t, turnedAway, http.StatusServiceUnavailable)
+	turnedAwayAt := time.Now()
 	if since := time.Since(created); since < 300*time.Millisecond {
 		t.Errorf("intake turned unhealthy after %s, before IntakeUnhealthyAfter", since)
 	}
@@ -222,8 +279,11 @@ func TestFlusher_ApplyFailureKeepsBeatsAndTurnsIntakeUnhealthy(t *testing.T) {
 	// The beat kept through failed flushes still carries its receive time.
 	m := machine(t, n.fsm, "m1")
 	wantSeenBetween(t, m.LastSeen, before, after)
-	if delay := m.StatusChangedAt.Sub(m.LastSeen); delay < 200*time.Millisecond {
-		t.Errorf("delivered only %s after the beat, the test did not exercise a delay", delay)
+	// It was kept at least until the node turned agents away (how long
+	// after the beat that was depends on how long registering took).
+	if m.StatusChangedAt.Before(turnedAwayAt) {
+		t.Errorf("delivered at %s, before the node turned agents away at %s: the test did not exercise a delay",
+			m.StatusChangedAt.Format(time.StampMicro), turnedAwayAt.Format(time.StampMicro))
 	}
 	eventually(t, 5*time.Second, "intake healthy again", func() bool {
 		return n.beat(t, key2, `{}`).status == http.StatusAccepted

@@ -87,24 +87,34 @@ type raftWindow struct {
 
 // intakeResult is the intake phase.
 type intakeResult struct {
-	Machines          int          `json:"machines"`
-	RegisterSeconds   float64      `json:"register_s"`
-	Leader            string       `json:"leader"`
-	BareBefore        loadResult   `json:"bare_before"`
-	Cluster           loadResult   `json:"cluster"`
-	BareAfter         loadResult   `json:"bare_after"`
-	CeilingPerSec     float64      `json:"ceiling_per_s"` // the better of the two bare runs
-	Ratio             float64      `json:"ratio"`         // cluster / ceiling
-	RatioVsMean       float64      `json:"ratio_vs_mean"` // cluster / mean of the two bare runs (drift-neutral, less conservative)
+	Machines        int        `json:"machines"`
+	RegisterSeconds float64    `json:"register_s"`
+	Leader          string     `json:"leader"`
+	FollowerNode    string     `json:"follower"` // the node loaded in the follower-path run
+	BareBefore      loadResult `json:"bare_before"`
+	Cluster         loadResult `json:"cluster"` // the load spread over all three nodes
+	BareAfter       loadResult `json:"bare_after"`
+	CeilingPerSec   float64    `json:"ceiling_per_s"` // the better of the two bare runs
+	Ratio           float64    `json:"ratio"`         // cluster / ceiling
+	RatioVsMean     float64    `json:"ratio_vs_mean"` // cluster / mean of the two bare runs (drift-neutral, less conservative)
+	// Issue 14: each path on its own, the whole load on one node, as an
+	// outside generator pointed at one server sees it. The follower path
+	// forwards its batches to the leader; the leader path applies its own.
+	FollowerPath      loadResult   `json:"follower_path"`
+	FollowerPathCPU   []procCPUUse `json:"follower_path_cpu"`
+	FollowerRatio     float64      `json:"follower_ratio"` // follower path / ceiling
+	OneNode           loadResult   `json:"one_node"`       // the leader path: the whole load on the leader alone
+	OneNodeCPU        []procCPUUse `json:"one_node_cpu"`
+	LeaderRatio       float64      `json:"leader_ratio"` // leader path / ceiling
+	Wrk               *wrkIntake   `json:"wrk,omitempty"`
 	Raft              raftWindow   `json:"raft_full_rate"`
 	BareThree         loadResult   `json:"bare_three"` // diagnostic: three bare processes, the load spread like the cluster's
 	BareThreeCPU      []procCPUUse `json:"bare_three_cpu"`
-	OneNode           loadResult   `json:"one_node"` // diagnostic: the whole load on the leader alone
-	OneNodeCPU        []procCPUUse `json:"one_node_cpu"`
 	Low               loadResult   `json:"low_rate"`
 	RaftLow           raftWindow   `json:"raft_low_rate"`
 	ClusterCPU        []procCPUUse `json:"cluster_cpu"`
-	BareCPU           []procCPUUse `json:"bare_cpu"`
+	BareCPU           []procCPUUse `json:"bare_cpu"` // the bare run before
+	BareAfterCPU      []procCPUUse `json:"bare_after_cpu"`
 	ServerGOMAXPROCS  int          `json:"server_gomaxprocs"`
 	BareGOMAXPROCS    int          `json:"bare_gomaxprocs"`
 	HarnessGOMAXPROCS int          `json:"harness_gomaxprocs"`
@@ -186,7 +196,7 @@ func raftDelta(a, b raftSample, expected float64) raftWindow {
 
 // runIntake registers cfg.Machines machines and measures the intake of the
 // cluster and of the bare handler, and Raft entries at full and low rate.
-func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServer, bareEnv []string, li int) (*intakeResult, error) {
+func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServer, bareEnv []string, li int, workDir string) (*intakeResult, error) {
 	res := &intakeResult{Machines: cfg.Machines, Leader: pc.nodes[li].name,
 		ServerGOMAXPROCS: gomaxprocsOf(cfg.ServerProcs), BareGOMAXPROCS: gomaxprocsOf(cfg.BareProcs), HarnessGOMAXPROCS: gomaxprocsNow()}
 	specs := make([]machineSpec, cfg.Machines)
@@ -244,6 +254,33 @@ func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServ
 		return nil, err
 	}
 
+	fi := (li + 1) % len(pc.nodes)
+	res.FollowerNode = pc.nodes[fi].name
+	onePath := func(label string, i int) (loadResult, []procCPUUse, error) {
+		s := spec(label, []string{pc.nodes[i].httpAddr})
+		w := &cpuWatch{names: clusterNames, pids: clusterPIDs}
+		s.OnWindow = func(start bool) {
+			if start {
+				w.begin()
+			} else {
+				w.end()
+			}
+		}
+		logf("intake: %s: the whole load on %s", label, pc.nodes[i].name)
+		r, err := runLoad(ctx, s)
+		if err == nil {
+			logf("intake: %s: %.0f/s", label, r.AcceptedPerSec)
+		}
+		return r, w.out, err
+	}
+	// Issue 14: the follower path and the leader path, each on its own.
+	if res.FollowerPath, res.FollowerPathCPU, err = onePath("follower path", fi); err != nil {
+		return nil, err
+	}
+	if res.OneNode, res.OneNodeCPU, err = onePath("leader path", li); err != nil {
+		return nil, err
+	}
+
 	// Full rate against the cluster.
 	s := spec("cluster", clusterTargets)
 	var a, b raftSample
@@ -296,32 +333,26 @@ func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServ
 	}
 	logf("intake: three bare processes: %.0f/s", res.BareThree.AcceptedPerSec)
 
-	// Diagnostic: the same load on one node (the leader) while the others
-	// only follow; it separates the cost of a node's request path from the
-	// cost of running three processes on the same cores.
-	s = spec("one node (leader)", []string{pc.nodes[li].httpAddr})
-	cw1 := &cpuWatch{names: clusterNames, pids: clusterPIDs}
-	s.OnWindow = func(start bool) {
-		if start {
-			cw1.begin()
-		} else {
-			cw1.end()
-		}
-	}
-	logf("intake: diagnostic: the whole load on the leader alone")
-	if res.OneNode, err = runLoad(ctx, s); err != nil {
-		return nil, err
-	}
-	res.OneNodeCPU = cw1.out
-	logf("intake: one node: %.0f/s", res.OneNode.AcceptedPerSec)
-
-	if res.BareAfter, _, err = bareRun("bare (after)"); err != nil {
+	if res.BareAfter, res.BareAfterCPU, err = bareRun("bare (after)"); err != nil {
 		return nil, err
 	}
 	res.CeilingPerSec = max(res.BareBefore.AcceptedPerSec, res.BareAfter.AcceptedPerSec)
 	if res.CeilingPerSec > 0 {
 		res.Ratio = round3(res.Cluster.AcceptedPerSec / res.CeilingPerSec)
 		res.RatioVsMean = round3(2 * res.Cluster.AcceptedPerSec / (res.BareBefore.AcceptedPerSec + res.BareAfter.AcceptedPerSec))
+		res.FollowerRatio = round3(res.FollowerPath.AcceptedPerSec / res.CeilingPerSec)
+		res.LeaderRatio = round3(res.OneNode.AcceptedPerSec / res.CeilingPerSec)
+	}
+
+	// Issue 14: the same paths judged by wrk, against the bare handler
+	// measured by wrk in the same run.
+	watch := func(names []string, pids []int) *cpuWatch { return &cpuWatch{names: names, pids: pids} }
+	res.Wrk, err = runWrkIntake(ctx, cfg, reqs, workDir,
+		wrkTarget{label: "bare (before)", addr: bare.addr, watch: watch([]string{"bare"}, []int{bare.cmd.Process.Pid})},
+		wrkTarget{label: "follower path", addr: pc.nodes[fi].httpAddr, watch: watch(clusterNames, clusterPIDs)},
+		wrkTarget{label: "leader path", addr: pc.nodes[li].httpAddr, watch: watch(clusterNames, clusterPIDs)})
+	if err != nil {
+		return res, err
 	}
 
 	// Low rate: the same cluster at a small fraction of the heartbeats.

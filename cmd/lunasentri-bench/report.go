@@ -74,8 +74,25 @@ func evaluate(res *Results, cfg *config) {
 		add("intake, 3-node cluster", "", fmt.Sprintf("%.0f heartbeats/s (%d machines, %d workers, %s client)", in.Cluster.AcceptedPerSec, in.Machines, in.Cluster.Workers, in.Cluster.Client), "info")
 		add("bare net/http 202 (ceiling)", "", fmt.Sprintf("%.0f/s (runs: %.0f before, %.0f after)", in.CeilingPerSec, in.BareBefore.AcceptedPerSec, in.BareAfter.AcceptedPerSec), "info")
 		add("diagnostic: three bare processes", "", fmt.Sprintf("%.0f/s (%.2f of ceiling; cluster / this = %.2f)", in.BareThree.AcceptedPerSec, in.BareThree.AcceptedPerSec/max(in.CeilingPerSec, 1), in.Cluster.AcceptedPerSec/max(in.BareThree.AcceptedPerSec, 1)), "info")
-		add("diagnostic: whole load on the leader alone", "", fmt.Sprintf("%.0f/s (%.2f of ceiling)", in.OneNode.AcceptedPerSec, in.OneNode.AcceptedPerSec/max(in.CeilingPerSec, 1)), "info")
-		add("intake / ceiling", ">= 0.60", fmt.Sprintf("%.2f (%.2f against the mean of the two bare runs)", in.Ratio, in.RatioVsMean), yesNo(in.Ratio >= 0.6))
+		add("intake / ceiling, load spread over 3 nodes", ">= 0.60", fmt.Sprintf("%.2f (%.2f against the mean of the two bare runs)", in.Ratio, in.RatioVsMean), yesNo(in.Ratio >= 0.6))
+		add(fmt.Sprintf("follower path (%s), harness client", in.FollowerNode), ">= 0.80 of ceiling",
+			fmt.Sprintf("%.2f (%.0f/s)", in.FollowerRatio, in.FollowerPath.AcceptedPerSec), yesNo(in.FollowerRatio >= 0.8))
+		add(fmt.Sprintf("leader path (%s), harness client", in.Leader), ">= 0.80 of ceiling",
+			fmt.Sprintf("%.2f (%.0f/s)", in.LeaderRatio, in.OneNode.AcceptedPerSec), yesNo(in.LeaderRatio >= 0.8))
+		switch w := in.Wrk; {
+		case w == nil:
+			notRun("follower / leader path, wrk", ">= 0.80 of wrk's ceiling", "no result")
+		case w.Skipped != "":
+			notRun("follower / leader path, wrk", ">= 0.80 of wrk's ceiling", w.Skipped)
+		default:
+			add("bare net/http 202, wrk (ceiling)", "", fmt.Sprintf("%.0f/s (runs: %.0f before, %.0f after; %d threads, %d connections)",
+				w.CeilingPerSec, w.BareBefore.OKPerSec, w.BareAfter.OKPerSec, w.BareBefore.Threads, w.BareBefore.Connections), "info")
+			wrkOK := func(r wrkRun) bool { return r.Non2xx == 0 && r.SocketErrors == 0 }
+			add("follower path, wrk", ">= 0.80 of wrk's ceiling", fmt.Sprintf("%.2f (%.0f/s, %d non-2xx)", w.FollowerRatio, w.Follower.OKPerSec, w.Follower.Non2xx),
+				yesNo(w.FollowerRatio >= 0.8 && wrkOK(w.Follower)))
+			add("leader path, wrk", ">= 0.80 of wrk's ceiling", fmt.Sprintf("%.2f (%.0f/s, %d non-2xx)", w.LeaderRatio, w.Leader.OKPerSec, w.Leader.Non2xx),
+				yesNo(w.LeaderRatio >= 0.8 && wrkOK(w.Leader)))
+		}
 		exp := in.Raft.ExpectedPerSec
 		add("Raft entries/s at full load", fmt.Sprintf("near nodes x 1/flush = %.0f/s (<= %.0f)", exp, 1.5*exp),
 			fmt.Sprintf("%.1f/s for %.0f heartbeats/s (%.0f beats/entry)", in.Raft.EntriesPerSec, in.Raft.ServerHeartbeatsPerS, in.Raft.HeartbeatsPerEntry),
@@ -91,6 +108,7 @@ func evaluate(res *Results, cfg *config) {
 			yesNo(indep))
 	} else {
 		notRun("intake / ceiling", ">= 0.60", phaseNote(res, cfg, "intake"))
+		notRun("follower / leader path", ">= 0.80 of ceiling", phaseNote(res, cfg, "intake"))
 		notRun("Raft entries/s", "near nodes x 1/flush", phaseNote(res, cfg, "intake"))
 	}
 

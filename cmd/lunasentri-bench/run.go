@@ -176,7 +176,7 @@ func runClusterPhases(ctx context.Context, cfg *config, res *Results, workDir st
 	logf("cluster ready; leader %s", pc.nodes[li].name)
 
 	if cfg.phase("intake") {
-		r, err := runIntake(ctx, cfg, pc, bare, bareEnv, li)
+		r, err := runIntake(ctx, cfg, pc, bare, bareEnv, li, workDir)
 		res.Intake = r
 		if err != nil {
 			res.Errors["intake"] = err.Error()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lunasentri/lunasentri/fsm"
+	"github.com/lunasentri/lunasentri/transport"
 	"github.com/lunasentri/lunasentri/transport/ui"
 )
 
@@ -43,7 +44,15 @@ func (n *Node) mountUI(api http.Handler) (http.Handler, error) {
 		mux.Handle(p, u.Handler())
 	}
 	mux.Handle("/", api)
-	return mux, nil
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Heartbeats, the hot path, skip this router: no UI path is theirs
+		// (issue 14).
+		if r.URL.Path == transport.HeartbeatPath {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}), nil
 }
 
 // ParseStatusPageMatch reads -status-page-match k=v[,k=v].
