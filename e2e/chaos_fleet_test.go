@@ -180,6 +180,11 @@ func newFleet(t testing.TB, servers []string, interval, minSilence time.Duration
 		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        4096,
 		MaxIdleConnsPerHost: 1024,
+		// A fleet of 100k starting within one interval would otherwise
+		// dial thousands of connections at once and overflow the servers'
+		// accept queues; real agents are spread over many hosts, and each
+		// keeps one connection.
+		MaxConnsPerHost: 1024,
 		IdleConnTimeout:     30 * time.Second,
 	}
 	f := &fleet{
