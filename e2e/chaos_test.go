@@ -172,11 +172,14 @@ func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p 
 	t.Logf("registered %d machines in %s", p.machines, time.Since(began).Round(time.Millisecond))
 	r.fleet.run()
 	for deadline := time.Now().Add(r.chaosFrom); ; time.Sleep(50 * time.Millisecond) {
-		waiting := 0
+		waiting, sample := 0, ""
 		for _, m := range r.fleet.machines {
 			m.mu.Lock()
 			if m.accepted == 0 {
 				waiting++
+				if sample == "" && len(m.failures) > 0 {
+					sample = m.plan.name + ": " + m.failures[len(m.failures)-1].String()
+				}
 			}
 			m.mu.Unlock()
 		}
@@ -184,7 +187,7 @@ func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p 
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %s, %d of %d machines have had no heartbeat accepted yet; fleet: %s", r.chaosFrom, waiting, p.machines, r.fleet.counts())
+			t.Fatalf("after %s, %d of %d machines have had no heartbeat accepted yet (%s); fleet: %s", r.chaosFrom, waiting, p.machines, sample, r.fleet.counts())
 		}
 	}
 

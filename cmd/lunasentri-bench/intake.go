@@ -87,16 +87,22 @@ type raftWindow struct {
 
 // intakeResult is the intake phase.
 type intakeResult struct {
-	Machines        int        `json:"machines"`
-	RegisterSeconds float64    `json:"register_s"`
-	Leader          string     `json:"leader"`
-	FollowerNode    string     `json:"follower"` // the node loaded in the follower-path run
-	BareBefore      loadResult `json:"bare_before"`
-	Cluster         loadResult `json:"cluster"` // the load spread over all three nodes
-	BareAfter       loadResult `json:"bare_after"`
-	CeilingPerSec   float64    `json:"ceiling_per_s"` // the better of the two bare runs
-	Ratio           float64    `json:"ratio"`         // cluster / ceiling
-	RatioVsMean     float64    `json:"ratio_vs_mean"` // cluster / mean of the two bare runs (drift-neutral, less conservative)
+	Machines        int     `json:"machines"`
+	RegisterSeconds float64 `json:"register_s"`
+	// Raft term before the first loaded window and after the last: equal
+	// means no election during the whole full-load phase (issue 14).
+	TermStart     uint64     `json:"term_start"`
+	TermEnd       uint64     `json:"term_end"`
+	LeaderAtEnd   string     `json:"leader_at_end"`
+	LeaderChanged bool       `json:"leader_changed"`
+	Leader        string     `json:"leader"`
+	FollowerNode  string     `json:"follower"` // the node loaded in the follower-path run
+	BareBefore    loadResult `json:"bare_before"`
+	Cluster       loadResult `json:"cluster"` // the load spread over all three nodes
+	BareAfter     loadResult `json:"bare_after"`
+	CeilingPerSec float64    `json:"ceiling_per_s"` // the better of the two bare runs
+	Ratio         float64    `json:"ratio"`         // cluster / ceiling
+	RatioVsMean   float64    `json:"ratio_vs_mean"` // cluster / mean of the two bare runs (drift-neutral, less conservative)
 	// Issue 14: each path on its own, the whole load on one node, as an
 	// outside generator pointed at one server sees it. The follower path
 	// forwards its batches to the leader; the leader path applies its own.
@@ -211,6 +217,11 @@ func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServ
 	}
 	res.RegisterSeconds = round3(time.Since(t0).Seconds())
 	logf("intake: registered in %.1fs", res.RegisterSeconds)
+	// Issue 14: no leader change under full load. The term and leader at
+	// the start and the end of every loaded window, all nodes asked.
+	if st, err := pc.status(ctx, li); err == nil {
+		res.TermStart, res.LeaderAtEnd = st.Term, st.LeaderID
+	}
 	reqs := make([]beatRequest, len(keys))
 	for i, k := range keys {
 		reqs[i] = newBeatRequest(specs[i].Name, k)
@@ -375,5 +386,11 @@ func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServ
 	}
 	res.RaftLow = raftDelta(a, b, expected)
 	logf("intake: low rate: %.0f/s; raft %.2f entries/s", res.Low.AcceptedPerSec, res.RaftLow.EntriesPerSec)
+	if st, err := pc.status(ctx, li); err == nil {
+		res.TermEnd = st.Term
+		res.LeaderChanged = st.LeaderID != res.LeaderAtEnd
+		res.LeaderAtEnd = st.LeaderID
+	}
+	logf("intake: term %d at the start, %d at the end (leader %s)", res.TermStart, res.TermEnd, res.LeaderAtEnd)
 	return res, nil
 }

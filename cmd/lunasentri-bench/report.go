@@ -93,6 +93,9 @@ func evaluate(res *Results, cfg *config) {
 			add("leader path, wrk", ">= 0.80 of wrk's ceiling", fmt.Sprintf("%.2f (%.0f/s, %d non-2xx)", w.LeaderRatio, w.Leader.OKPerSec, w.Leader.Non2xx),
 				yesNo(w.LeaderRatio >= 0.8 && wrkOK(w.Leader)))
 		}
+		add("elections during the whole intake phase (every load, wrk too)", "0",
+			fmt.Sprintf("term %d → %d, leader %s", in.TermStart, in.TermEnd, in.LeaderAtEnd),
+			yesNo(in.TermStart != 0 && in.TermStart == in.TermEnd && !in.LeaderChanged))
 		exp := in.Raft.ExpectedPerSec
 		add("Raft entries/s at full load", fmt.Sprintf("near nodes x 1/flush = %.0f/s (<= %.0f)", exp, 1.5*exp),
 			fmt.Sprintf("%.1f/s for %.0f heartbeats/s (%.0f beats/entry)", in.Raft.EntriesPerSec, in.Raft.ServerHeartbeatsPerS, in.Raft.HeartbeatsPerEntry),
