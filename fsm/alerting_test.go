@@ -471,3 +471,35 @@ func TestReminders_StopWhenTheChannelNoLongerMatches(t *testing.T) {
 		t.Fatalf("reminders %d after the channel stopped matching", rx.reminders)
 	}
 }
+
+// The storm rule counts a Raft entry's transitions once: an entry that
+// brings exactly group_after is sent alone, every one of them; one more
+// and the whole entry goes into a digest. (It used to count the entry's
+// own earlier notifications again: 1 alone, the rest in a digest.)
+func TestDigest_EntryOfExactlyGroupAfterIsSentAlone(t *testing.T) {
+	for _, tc := range []struct {
+		n           int
+		alone, held int
+	}{{5, 5, 0}, {6, 0, 6}} {
+		h := newHarness(t, fsm.Options{})
+		h.ok(fsm.CmdCreateChannel, fsm.CreateChannel{Channel: fsm.Channel{Name: "hook", Type: fsm.ChannelWebhook, URL: "https://h/x", Secret: "0123456789abcdef",
+			Policy: fsm.ChannelPolicy{GroupAfter: 5, GroupWindow: 30 * time.Second}}})
+		var marks []fsm.OfflineMark
+		for i := range tc.n {
+			name := fmt.Sprintf("m%d", i)
+			h.register(name, nil, 0)
+			h.beat(t0, t0, name)
+			marks = append(marks, fsm.OfflineMark{ID: machineID(name), LastSeen: t0})
+		}
+		at := t0.Add(3 * time.Minute)
+		h.ok(fsm.CmdMarkOffline, fsm.MarkOffline{At: at, Machines: marks, Alerting: noFlapDamping})
+		h.tick(at.Add(30*time.Second), noFlapDamping)
+		held := 0
+		for _, n := range h.f.PendingNotices() {
+			held += len(n.Events)
+		}
+		if alone := len(h.f.PendingDeliveries()); alone != tc.alone || held != tc.held {
+			t.Errorf("%d in one entry, group_after 5: %d alone, %d in digests; want %d and %d", tc.n, alone, held, tc.alone, tc.held)
+		}
+	}
+}

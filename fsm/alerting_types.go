@@ -150,4 +150,10 @@ type storm struct {
 	Channel string      `json:"channel"`
 	Recent  []time.Time `json:"recent,omitempty"` // at most group_after+1, oldest first
 	Open    string      `json:"open,omitempty"`   // id of the collecting digest
+	// The Raft entry being applied and how many of Recent it added: the
+	// storm rule counts the notifications before it plus all it brings,
+	// once, not again for each of its own. Only meaningful within one
+	// Apply, so not in snapshots.
+	cmdIndex uint64
+	cmdCount int
 }

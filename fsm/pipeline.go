@@ -185,6 +185,10 @@ func (f *FSM) stormDigest(index uint64, at time.Time, ch *Channel, incoming int)
 		cut++
 	}
 	st.Recent = append(st.Recent[cut:], at)
+	if st.cmdIndex != index {
+		st.cmdIndex, st.cmdCount = index, 0
+	}
+	st.cmdCount++
 	if len(st.Recent) > after+1 {
 		st.Recent = slices.Clone(st.Recent[len(st.Recent)-after-1:])
 	}
@@ -194,9 +198,11 @@ func (f *FSM) stormDigest(index uint64, at time.Time, ch *Channel, incoming int)
 		}
 		st.Open = ""
 	}
-	// More than group_after within the window, counting what this command
-	// still brings (Recent holds at most after+1, so use incoming too).
-	if len(st.Recent)+incoming-1 <= after {
+	// More than group_after within the window: those before this command
+	// plus all this command brings. Recent holds at most after+1, so a
+	// capped Recent can only undercount the earlier ones once the rule has
+	// already been met.
+	if before := max(0, len(st.Recent)-st.cmdCount); before+incoming <= after {
 		return nil
 	}
 	d := &Notice{
