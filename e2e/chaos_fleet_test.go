@@ -185,7 +185,7 @@ func newFleet(t testing.TB, servers []string, interval, minSilence time.Duration
 		// accept queues; real agents are spread over many hosts, and each
 		// keeps one connection.
 		MaxConnsPerHost: 1024,
-		IdleConnTimeout:     30 * time.Second,
+		IdleConnTimeout: 30 * time.Second,
 	}
 	f := &fleet{
 		t: t, servers: servers, interval: interval,
