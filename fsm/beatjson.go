@@ -2,8 +2,9 @@ package fsm
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/jsonscan"
 )
 
 // Issue 14: every node decodes every heartbeat batch, and a batch carries
@@ -28,33 +29,33 @@ func decodeHeartbeatBatch(data []byte, c *HeartbeatBatch) error {
 // fastDecode reports false, having perhaps changed c, when data is not
 // in the shape it knows.
 func (c *HeartbeatBatch) fastDecode(data []byte) bool {
-	s := jsonScan{b: data}
-	if !s.byte('{') {
+	s := jsonScan{jsonscan.Scanner{B: data}}
+	if !s.Byte('{') {
 		return false
 	}
 	var seen [4]bool
 	for first := true; ; first = false {
-		if s.byte('}') {
-			return s.end()
+		if s.Byte('}') {
+			return s.End()
 		}
-		if !first && !s.byte(',') {
+		if !first && !s.Byte(',') {
 			return false
 		}
-		key, ok := s.plainString()
-		if !ok || !s.byte(':') {
+		key, ok := s.PlainString()
+		if !ok || !s.Byte(':') {
 			return false
 		}
 		field := -1
 		switch key {
 		case "at":
 			field = 0
-			v, ok := s.plainStringRaw()
+			v, ok := s.PlainStringRaw()
 			if !ok || c.At.UnmarshalJSON(v) != nil {
 				return false
 			}
 		case "default_threshold":
 			field = 1
-			n, ok := s.int64()
+			n, ok := s.Int64()
 			if !ok {
 				return false
 			}
@@ -68,7 +69,7 @@ func (c *HeartbeatBatch) fastDecode(data []byte) bool {
 			c.Beats = beats
 		case "alerting":
 			field = 3
-			v, ok := s.object()
+			v, ok := s.Object()
 			if !ok || json.Unmarshal(v, &c.Alerting) != nil {
 				return false
 			}
@@ -80,144 +81,32 @@ func (c *HeartbeatBatch) fastDecode(data []byte) bool {
 	}
 }
 
-// jsonScan reads the subset of JSON that fastDecode accepts. Every
-// method skips white space first and reports false on anything else.
-type jsonScan struct {
-	b []byte
-	i int
-}
-
-func (s *jsonScan) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// byte consumes c if it is next.
-func (s *jsonScan) byte(c byte) bool {
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// end: nothing but white space is left.
-func (s *jsonScan) end() bool {
-	s.ws()
-	return s.i == len(s.b)
-}
-
-// plainStringRaw reads a string of printable ASCII without escapes and
-// returns it with its quotes.
-func (s *jsonScan) plainStringRaw() ([]byte, bool) {
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return nil, false
-	}
-	start := s.i
-	for j := s.i + 1; j < len(s.b); j++ {
-		switch c := s.b[j]; {
-		case c == '"':
-			s.i = j + 1
-			return s.b[start:s.i], true
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
-// plainString is plainStringRaw's content, a new string.
-func (s *jsonScan) plainString() (string, bool) {
-	raw, ok := s.plainStringRaw()
-	if !ok {
-		return "", false
-	}
-	return string(raw[1 : len(raw)-1]), true
-}
-
-// int64 reads an integer without fraction or exponent that fits int64.
-func (s *jsonScan) int64() (int64, bool) {
-	s.ws()
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	digits := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
-	}
-	n := s.i - digits
-	if n == 0 || n > 19 || (n > 1 && s.b[digits] == '0') { // ParseInt refuses what overflows
-		return 0, false
-	}
-	if s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '.', 'e', 'E':
-			return 0, false
-		}
-	}
-	v, err := strconv.ParseInt(string(s.b[start:s.i]), 10, 64)
-	return v, err == nil
-}
-
-// object returns the raw bytes of an object whose strings are plain (no
-// escapes, so braces inside them are the only thing to skip).
-func (s *jsonScan) object() ([]byte, bool) {
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return nil, false
-	}
-	start, depth := s.i, 0
-	for ; s.i < len(s.b); s.i++ {
-		switch s.b[s.i] {
-		case '{':
-			depth++
-		case '}':
-			depth--
-			if depth == 0 {
-				s.i++
-				return s.b[start:s.i], true
-			}
-		case '"':
-			if _, ok := s.plainStringRaw(); !ok {
-				return nil, false
-			}
-			s.i-- // the loop steps past the closing quote
-		}
-	}
-	return nil, false
-}
+// jsonScan reads the subset of JSON that fastDecode accepts
+// (internal/jsonscan), plus a batch's beats.
+type jsonScan struct{ jsonscan.Scanner }
 
 // beats reads `[{"i":ID,"<num>":N},…]` (either key order, each once), the
 // beats of a batch; num is the one-letter name of the number.
 func (s *jsonScan) beats(num byte) ([]Beat, bool) {
-	if !s.byte('[') {
+	if !s.Byte('[') {
 		return nil, false
 	}
-	out := make([]Beat, 0, (len(s.b)-s.i)/28+1)
-	if s.byte(']') {
+	out := make([]Beat, 0, (len(s.B)-s.I)/28+1)
+	if s.Byte(']') {
 		return out, true
 	}
 	for {
-		if !s.byte('{') {
+		if !s.Byte('{') {
 			return nil, false
 		}
 		var b Beat
 		var haveID, haveNum bool
 		for k := 0; k < 2; k++ {
-			if k == 1 && !s.byte(',') {
+			if k == 1 && !s.Byte(',') {
 				return nil, false
 			}
-			key, ok := s.plainStringRaw()
-			if !ok || len(key) != 3 || !s.byte(':') {
+			key, ok := s.PlainStringRaw()
+			if !ok || len(key) != 3 || !s.Byte(':') {
 				return nil, false
 			}
 			switch key[1] {
@@ -225,7 +114,7 @@ func (s *jsonScan) beats(num byte) ([]Beat, bool) {
 				if haveID {
 					return nil, false
 				}
-				if b.ID, ok = s.plainString(); !ok {
+				if b.ID, ok = s.PlainString(); !ok {
 					return nil, false
 				}
 				haveID = true
@@ -233,7 +122,7 @@ func (s *jsonScan) beats(num byte) ([]Beat, bool) {
 				if haveNum {
 					return nil, false
 				}
-				if b.SeenAt, ok = s.int64(); !ok {
+				if b.SeenAt, ok = s.Int64(); !ok {
 					return nil, false
 				}
 				haveNum = true
@@ -241,14 +130,14 @@ func (s *jsonScan) beats(num byte) ([]Beat, bool) {
 				return nil, false
 			}
 		}
-		if !s.byte('}') {
+		if !s.Byte('}') {
 			return nil, false
 		}
 		out = append(out, b)
-		if s.byte(']') {
+		if s.Byte(']') {
 			return out, true
 		}
-		if !s.byte(',') {
+		if !s.Byte(',') {
 			return nil, false
 		}
 	}

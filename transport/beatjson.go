@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+
+	"github.com/lunasentri/lunasentri/internal/jsonscan"
 )
 
 // Issue 14: a follower forwards one beat per machine that beat in a flush
@@ -66,7 +68,7 @@ func encodeBeatBatch(node string, beats []agedBeat) ([]byte, error) {
 // appendBeatBatch writes, else with encoding/json (unknown fields are
 // tolerated there: a newer node may send more).
 func decodeBeatBatch(data []byte, into *beatBatch) error {
-	s := beatScan{b: data}
+	s := beatScan{jsonscan.Scanner{B: data}}
 	var out beatBatch
 	if s.batch(&out) {
 		*into = out
@@ -78,103 +80,38 @@ func decodeBeatBatch(data []byte, into *beatBatch) error {
 // beatScan reads exactly `{"node":"…","beats":[{"i":"…","a":N},…]}`, with
 // any white space between tokens; each method reports false on anything
 // else.
-type beatScan struct {
-	b []byte
-	i int
-}
+type beatScan struct{ jsonscan.Scanner }
 
 func (s *beatScan) batch(out *beatBatch) bool {
-	if !s.lit(`{`) || !s.lit(`"node"`) || !s.lit(`:`) {
+	if !s.Lit(`{`) || !s.Lit(`"node"`) || !s.Lit(`:`) {
 		return false
 	}
-	node, ok := s.str()
-	if !ok || !s.lit(`,`) || !s.lit(`"beats"`) || !s.lit(`:`) || !s.lit(`[`) {
+	node, ok := s.PlainString()
+	if !ok || !s.Lit(`,`) || !s.Lit(`"beats"`) || !s.Lit(`:`) || !s.Lit(`[`) {
 		return false
 	}
 	out.Node = node
-	out.Beats = make([]agedBeat, 0, (len(s.b)-s.i)/32+1)
-	if s.lit(`]`) {
-		return s.lit(`}`) && s.end()
+	out.Beats = make([]agedBeat, 0, (len(s.B)-s.I)/32+1)
+	if s.Lit(`]`) {
+		return s.Lit(`}`) && s.End()
 	}
 	for {
 		var b agedBeat
-		if !s.lit(`{`) || !s.lit(`"i"`) || !s.lit(`:`) {
+		if !s.Lit(`{`) || !s.Lit(`"i"`) || !s.Lit(`:`) {
 			return false
 		}
-		if b.ID, ok = s.str(); !ok || !s.lit(`,`) || !s.lit(`"a"`) || !s.lit(`:`) {
+		if b.ID, ok = s.PlainString(); !ok || !s.Lit(`,`) || !s.Lit(`"a"`) || !s.Lit(`:`) {
 			return false
 		}
-		if b.AgeUS, ok = s.int(); !ok || !s.lit(`}`) {
+		if b.AgeUS, ok = s.Int64(); !ok || !s.Lit(`}`) {
 			return false
 		}
 		out.Beats = append(out.Beats, b)
-		if s.lit(`]`) {
-			return s.lit(`}`) && s.end()
+		if s.Lit(`]`) {
+			return s.Lit(`}`) && s.End()
 		}
-		if !s.lit(`,`) {
+		if !s.Lit(`,`) {
 			return false
 		}
 	}
-}
-
-func (s *beatScan) ws() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
-		s.i++
-	}
-}
-
-// lit consumes the token t if it comes next.
-func (s *beatScan) lit(t string) bool {
-	s.ws()
-	if len(s.b)-s.i >= len(t) && string(s.b[s.i:s.i+len(t)]) == t {
-		s.i += len(t)
-		return true
-	}
-	return false
-}
-
-func (s *beatScan) end() bool {
-	s.ws()
-	return s.i == len(s.b)
-}
-
-// str reads a string of printable ASCII without escapes.
-func (s *beatScan) str() (string, bool) {
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return "", false
-	}
-	for j := s.i + 1; j < len(s.b); j++ {
-		switch c := s.b[j]; {
-		case c == '"':
-			v := string(s.b[s.i+1 : j])
-			s.i = j + 1
-			return v, true
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return "", false
-		}
-	}
-	return "", false
-}
-
-// int reads an integer without fraction or exponent that fits int64.
-func (s *beatScan) int() (int64, bool) {
-	s.ws()
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	digits := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
-	}
-	n := s.i - digits
-	if n == 0 || n > 19 || (n > 1 && s.b[digits] == '0') {
-		return 0, false
-	}
-	if s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(string(s.b[start:s.i]), 10, 64)
-	return v, err == nil
 }
