@@ -123,6 +123,18 @@ func (r *chaosRun) at(d time.Duration) { sleepUntil(context.Background(), r.flee
 // leader waits for a leader and returns it.
 func (r *chaosRun) leader() int { return r.obs.waitLeader(r.t, 30*time.Second, 0, -1) }
 
+// killLeader kills the leader (-9), waits for the next one, keeps the
+// killed node down for `down`, restarts it and returns it.
+func (r *chaosRun) killLeader(down time.Duration) int {
+	l := r.leader()
+	_, lt := r.obs.leaderNow()
+	r.obs.act(l, "kill", func() { r.c.killNode(l) })
+	r.obs.waitLeader(r.t, 30*time.Second, lt, l)
+	time.Sleep(down)
+	r.obs.act(l, "restart", func() { r.c.restartNode(l) })
+	return l
+}
+
 // ready waits until node i answers /readyz with 200.
 func (r *chaosRun) ready(i int) {
 	r.t.Helper()
@@ -491,12 +503,7 @@ func TestChaos(t *testing.T) {
 			r.dupsAllowed = true
 			for k := range rounds {
 				r.at(r.chaosFrom + time.Duration(k)*period)
-				l := r.leader()
-				_, lt := r.obs.leaderNow()
-				r.obs.act(l, "kill", func() { c.killNode(l) })
-				r.obs.waitLeader(t, 30*time.Second, lt, l)
-				time.Sleep(2 * time.Second)
-				r.obs.act(l, "restart", func() { c.restartNode(l) })
+				r.killLeader(2 * time.Second)
 			}
 		})
 	})
@@ -526,12 +533,7 @@ func TestChaos(t *testing.T) {
 			expire := r.silenceMachines(muted)
 			kill := func(at time.Duration) {
 				r.at(at)
-				l := r.leader()
-				_, lt := r.obs.leaderNow()
-				r.obs.act(l, "kill", func() { c.killNode(l) })
-				r.obs.waitLeader(t, 30*time.Second, lt, l)
-				time.Sleep(2 * time.Second)
-				r.obs.act(l, "restart", func() { c.restartNode(l) })
+				r.killLeader(2 * time.Second)
 			}
 			kill(wave + p.threshold + 3*time.Second) // the offline wave's digests in flight
 			r.at(wave + p.threshold + p.grace + 3*time.Second)

@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -149,18 +150,8 @@ func (s *soakSampler) report(t *testing.T, c procChaos) {
 		first, last := ss[0], ss[len(ss)-1]
 		t.Logf("soak: %s: CPU %.0f%% of a core (mean over %.0fs); RSS max %.0f MB; Go heap in use max %.0f MB; Raft last index %d → %d (+%d, %.1f entries/s); snapshots seen at indexes %v; raft.db %.1f → %.1f MB; snapshots dir %.1f → %.1f MB",
 			c.nodeName(i), 100*cpu/max(wall, 1), wall, mb(rss), mb(heap), first.lastIndex, last.lastIndex, last.lastIndex-first.lastIndex,
-			float64(last.lastIndex-first.lastIndex)/last.at.Sub(first.at).Seconds(), slices.Sorted(mapsKeys(snaps)),
+			float64(last.lastIndex-first.lastIndex)/last.at.Sub(first.at).Seconds(), slices.Sorted(maps.Keys(snaps)),
 			mb(float64(first.raftDB)), mb(float64(last.raftDB)), mb(float64(first.snapDir)), mb(float64(last.snapDir)))
-	}
-}
-
-func mapsKeys(m map[uint64]bool) func(func(uint64) bool) {
-	return func(yield func(uint64) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
@@ -251,16 +242,10 @@ func TestSoak_100kMachines(t *testing.T) {
 		}()
 		// The leader is killed a fifth into the run and restarted.
 		r.at(r.chaosFrom + length/5)
-		l := r.leader()
-		_, lt := r.obs.leaderNow()
-		r.obs.act(l, "kill", func() { c.killNode(l) })
-		r.obs.waitLeader(t, 30*time.Second, lt, l)
-		time.Sleep(5 * time.Second)
-		r.obs.act(l, "restart", func() { c.restartNode(l) })
-		r.ready(l)
+		r.ready(r.killLeader(5 * time.Second))
 		// A follower is stopped (SIGTERM) and restarted halfway.
 		r.at(r.chaosFrom + length/2)
-		l = r.leader()
+		l := r.leader()
 		f := (l + 1 + rand.IntN(2)) % 3
 		r.obs.act(f, "stop", func() { c.stopNode(f) })
 		time.Sleep(5 * time.Second)

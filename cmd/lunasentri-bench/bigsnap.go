@@ -30,20 +30,19 @@ type bigSnapRound struct {
 }
 
 type bigSnapResult struct {
-	Machines       int            `json:"machines"`
-	LoadS          float64        `json:"load_restore_s"` // upload until every node holds them
-	Snapshots      []bigSnapRound `json:"snapshots"`
-	WindowS        float64        `json:"window_s"`
-	BeatsAccepted  int64          `json:"beats_accepted"`
-	BeatsPerSec    float64        `json:"beats_per_s"`
-	BeatErrors     map[string]int64
-	TermBefore     uint64 `json:"term_before"`
-	TermAfter      uint64 `json:"term_after"`
-	Elections      int    `json:"elections"` // term changes any node reported during the window
-	LeaderChanges  int    `json:"leader_changes"`
-	FollowerRSSMB  float64
-	LeaderRSSMB    float64
-	RaftTimingNote string `json:"raft_timing"`
+	Machines      int              `json:"machines"`
+	LoadS         float64          `json:"load_restore_s"` // upload until every node holds them
+	Snapshots     []bigSnapRound   `json:"snapshots"`
+	WindowS       float64          `json:"window_s"`
+	BeatsAccepted int64            `json:"beats_accepted"`
+	BeatsPerSec   float64          `json:"beats_per_s"`
+	BeatErrors    map[string]int64 `json:"beat_errors,omitempty"`
+	TermBefore    uint64           `json:"term_before"`
+	TermAfter     uint64           `json:"term_after"`
+	Elections     int              `json:"elections"` // terms any node reported after TermBefore, during the window
+	LeaderChanges int              `json:"leader_changes"`
+	FollowerRSSMB float64          `json:"follower_rss_mb"` // the larger follower's, at the end
+	LeaderRSSMB   float64          `json:"leader_rss_mb"`
 }
 
 func runBigSnap(ctx context.Context, cfg *config, bin, workDir string, serverEnv []string) (*bigSnapResult, error) {
