@@ -15,9 +15,11 @@ type API struct {
 	coalescer *Coalescer
 	flusher   *flusher
 	freeze    *freezeGuard
-	facts     *factsTracker // issue 13: agent facts, replicated on change
-	mux       *http.ServeMux
-	handler   http.Handler // mux, with a debug access log when enabled
+	// beatBodies holds buffers of maxPooledBody bytes for heartbeat bodies.
+	beatBodies sync.Pool
+	facts      *factsTracker // issue 13: agent facts, replicated on change
+	mux        *http.ServeMux
+	handler    http.Handler // mux, with a debug access log when enabled
 
 	runOnce sync.Once
 
@@ -32,6 +34,7 @@ func New(opts Options) (*API, error) {
 		return nil, err
 	}
 	a := &API{opts: opts, logger: opts.Logger.Named("http"), coalescer: NewCoalescer(), freeze: newFreezeGuard()}
+	a.beatBodies.New = func() any { b := make([]byte, maxPooledBody); return &b }
 	a.flusher = newFlusher(a)
 	a.facts = newFactsTracker(a)
 	a.audit = opts.Logger.Named("audit")

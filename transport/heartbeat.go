@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -60,8 +59,8 @@ func (a *API) readBeatBody(w http.ResponseWriter, r *http.Request, id string) bo
 	if n < 0 || n > maxPooledBody {
 		return a.decodeBeatBody(w, id, http.MaxBytesReader(w, r.Body, a.opts.MaxHeartbeatBody), 0)
 	}
-	bp := bodyPool.Get().(*[]byte)
-	defer bodyPool.Put(bp)
+	bp := a.beatBodies.Get().(*[]byte)
+	defer a.beatBodies.Put(bp)
 	buf := (*bp)[:n]
 	got, err := io.ReadFull(r.Body, buf)
 	if err != nil {
@@ -108,8 +107,6 @@ func (a *API) decodeBeatBody(w http.ResponseWriter, id string, rd io.Reader, raw
 // maxPooledBody: bodies up to this size (every agent's) are read whole
 // into a pooled buffer; larger ones are streamed to the decoder.
 const maxPooledBody = 4 << 10
-
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, maxPooledBody); return &b }}
 
 // errReader returns err on every read.
 type errReader struct{ err error }
