@@ -219,8 +219,9 @@ func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServ
 	logf("intake: registered in %.1fs", res.RegisterSeconds)
 	// Issue 14: no leader change under full load. The term and leader at
 	// the start and the end of every loaded window, all nodes asked.
+	leaderAtStart := ""
 	if st, err := pc.status(ctx, li); err == nil {
-		res.TermStart, res.LeaderAtEnd = st.Term, st.LeaderID
+		res.TermStart, leaderAtStart = st.Term, st.LeaderID
 	}
 	reqs := make([]beatRequest, len(keys))
 	for i, k := range keys {
@@ -387,9 +388,8 @@ func runIntake(ctx context.Context, cfg *config, pc *procCluster, bare *bareServ
 	res.RaftLow = raftDelta(a, b, expected)
 	logf("intake: low rate: %.0f/s; raft %.2f entries/s", res.Low.AcceptedPerSec, res.RaftLow.EntriesPerSec)
 	if st, err := pc.status(ctx, li); err == nil {
-		res.TermEnd = st.Term
-		res.LeaderChanged = st.LeaderID != res.LeaderAtEnd
-		res.LeaderAtEnd = st.LeaderID
+		res.TermEnd, res.LeaderAtEnd = st.Term, st.LeaderID
+		res.LeaderChanged = st.LeaderID != leaderAtStart
 	}
 	logf("intake: term %d at the start, %d at the end (leader %s)", res.TermStart, res.TermEnd, res.LeaderAtEnd)
 	return res, nil
