@@ -109,12 +109,7 @@ clean:
 FUZZTIME ?= 15s
 .PHONY: fuzz
 fuzz:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
-	  for t in $$(grep -h -o '^func Fuzz[A-Za-z0-9_]*' $$f/*_test.go | sed 's/^func //'); do \
-	    echo "fuzz $$f $$t ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$f || exit 1; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash .ci/fuzz
 
 # ---- deployment (Dockerfile, configs/docker-compose.yml) ----
 DOCKER_IMAGE    ?= lunasentri:local
