@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -153,9 +152,8 @@ type fleet struct {
 	t          testing.TB
 	servers    []string
 	interval   time.Duration
-	timeout    time.Duration
 	minSilence time.Duration // gaps shorter than this are not recorded
-	client     *http.Client
+	beats      *beatClient
 	machines   []*simMachine
 	byName     map[string]*simMachine
 
@@ -176,26 +174,28 @@ type serverCounts struct {
 }
 
 func newFleet(t testing.TB, servers []string, interval, minSilence time.Duration) *fleet {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        4096,
-		MaxIdleConnsPerHost: 1024,
-		// A fleet of 100k starting within one interval would otherwise
-		// dial thousands of connections at once and overflow the servers'
-		// accept queues; real agents are spread over many hosts, and each
-		// keeps one connection.
-		MaxConnsPerHost: 1024,
-		IdleConnTimeout: 30 * time.Second,
+	timeout := min(max(interval, time.Second), 5*time.Second)
+	// At most 1024 connections per server: a fleet of 100k starting within
+	// one interval would otherwise dial thousands at once and overflow the
+	// servers' accept queues; real agents are spread over many hosts, and
+	// each keeps one connection.
+	beats, err := newBeatClient(servers, timeout, 1024)
+	if err != nil {
+		t.Fatal(err)
 	}
 	f := &fleet{
 		t: t, servers: servers, interval: interval,
-		timeout:    min(max(interval, time.Second), 5*time.Second),
 		minSilence: minSilence,
-		client:     &http.Client{Transport: tr},
+		beats:      beats,
 		byName:     map[string]*simMachine{},
 		perServer:  make([]serverCounts, len(servers)),
 	}
-	t.Cleanup(func() { f.stop(); tr.CloseIdleConnections() })
+	t.Cleanup(func() {
+		f.stop()
+		for _, s := range beats.servers {
+			s.closeIdle()
+		}
+	})
 	return f
 }
 
@@ -404,30 +404,14 @@ func (f *fleet) beat(ctx context.Context, m *simMachine) int {
 }
 
 func (f *fleet) send(ctx context.Context, idx int, key string) (int, string) {
-	server := f.servers[idx]
 	f.sent.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server+"/v1/heartbeat", strings.NewReader("{}"))
-	if err != nil {
-		return 0, err.Error()
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := f.client.Do(req)
+	code, err := f.beats.beat(ctx, idx, key)
 	if err != nil {
 		f.netErr.Add(1)
 		f.perServer[idx].netErr.Add(1)
 		return 0, err.Error()
 	}
-	var buf [512]byte
-	for {
-		if _, err := resp.Body.Read(buf[:]); err != nil {
-			break
-		}
-	}
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusAccepted {
+	if code == http.StatusAccepted {
 		f.ok.Add(1)
 		f.perServer[idx].ok.Add(1)
 	} else {
@@ -438,10 +422,10 @@ func (f *fleet) send(ctx context.Context, idx int, key string) (int, string) {
 		if c.codes == nil {
 			c.codes = map[int]int{}
 		}
-		c.codes[resp.StatusCode]++
+		c.codes[code]++
 		c.mu.Unlock()
 	}
-	return resp.StatusCode, ""
+	return code, ""
 }
 
 // truth is one machine's ground truth: its silences (the last one open if

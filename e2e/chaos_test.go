@@ -749,9 +749,9 @@ func TestChaos_FrozenLeaderKeepsIntakeOpen(t *testing.T) {
 	// interval before that. Plus 500ms for the next node's answer and this
 	// busy process (the bound was 2s flat before it was derived).
 	const refuseSlack = 500 * time.Millisecond
-	if limit := fl.interval + fl.timeout + refuseSlack; worst > limit {
+	if limit := fl.interval + fl.beats.timeout + refuseSlack; worst > limit {
 		t.Errorf("machines that kept beating were refused by every node for up to %s (at most %s expected: an interval %s, a request timeout %s on the frozen node, then the others, and slack %s):\n%s",
-			worst.Round(time.Millisecond), limit, fl.interval, fl.timeout, refuseSlack, worstAt)
+			worst.Round(time.Millisecond), limit, fl.interval, fl.beats.timeout, refuseSlack, worstAt)
 	}
 	if len(evs) > 0 {
 		t.Errorf("%d events for machines that never stopped beating, first: %s %s at +%s",
