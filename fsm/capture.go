@@ -69,22 +69,12 @@ func (f *FSM) noteMachine(id string, m *Machine) {
 	}
 	i := f.machines.shardOf(id)
 	for _, c := range f.captures {
-		if c.done[i] {
-			continue
-		}
-		log := c.machines[i]
-		if log == nil {
-			log = make(map[string]undo[*Machine])
-			c.machines[i] = log
-		}
-		if _, ok := log[id]; ok {
-			continue
-		}
-		if m == nil {
-			log[id] = undo[*Machine]{}
-		} else {
-			log[id] = undo[*Machine]{v: cloneMachine(m), existed: true}
-		}
+		saveUndo(c, &c.machines, i, id, func() undo[*Machine] {
+			if m == nil {
+				return undo[*Machine]{}
+			}
+			return undo[*Machine]{v: cloneMachine(m), existed: true}
+		})
 	}
 }
 
@@ -96,18 +86,27 @@ func (f *FSM) noteHistory(id string) {
 	}
 	i := f.history.shardOf(id)
 	for _, c := range f.captures {
-		if c.done[i] {
-			continue
-		}
-		log := c.history[i]
-		if log == nil {
-			log = make(map[string]undo[[]histEntry])
-			c.history[i] = log
-		}
-		if _, ok := log[id]; !ok {
+		saveUndo(c, &c.history, i, id, func() undo[[]histEntry] {
 			h, existed := f.history.get(id)
-			log[id] = undo[[]histEntry]{v: h, existed: existed}
-		}
+			return undo[[]histEntry]{v: h, existed: existed}
+		})
+	}
+}
+
+// saveUndo records id's value as it was, from was, in one of c's undo
+// logs: only while c has not copied shard i yet, and only the first time
+// (the value at the snapshot's index).
+func saveUndo[V any](c *capture, logs *[mapShards]map[string]undo[V], i int, id string, was func() undo[V]) {
+	if c.done[i] {
+		return
+	}
+	log := logs[i]
+	if log == nil {
+		log = make(map[string]undo[V])
+		logs[i] = log
+	}
+	if _, ok := log[id]; !ok {
+		log[id] = was()
 	}
 }
 
