@@ -223,8 +223,8 @@ func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p 
 	// Every time this process stamps (beats, status samples, webhooks)
 	// may be late by as much as it was ever stalled: the rule's lag (at
 	// most stallCap, or the run fails).
-	stall := stalls()
-	t.Logf("test process: longest scheduling stall %s (cap %s)", stall.Round(time.Millisecond), stallCap)
+	stall, stallAt := stalls()
+	t.Logf("test process: longest scheduling stall %s, ended %s (cap %s)", stall.Round(time.Millisecond), stallAt.Format("15:04:05.000"), stallCap)
 	events := r.settledEvents(end)
 	if opts.digests {
 		r.digestsSent()
@@ -257,10 +257,11 @@ func runChaosWith(t *testing.T, name string, c chaosCluster, hook *chaosHook, p 
 
 // watchStalls measures how late a 10ms ticker in this process fires: how
 // long the process (fleet, observer, receiver) can be unable to run. It
-// returns a function giving the longest stall so far.
-func watchStalls(t testing.TB) func() time.Duration {
+// returns a function giving the longest stall so far and when it ended.
+func watchStalls(t testing.TB) func() (time.Duration, time.Time) {
 	var mu sync.Mutex
 	var worst time.Duration
+	var worstAt time.Time
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -274,9 +275,9 @@ func watchStalls(t testing.TB) func() time.Duration {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				if late := time.Since(last) - every; late > 0 {
+				if late := time.Since(last) - every; late > worst {
 					mu.Lock()
-					worst = max(worst, late)
+					worst, worstAt = late, time.Now()
 					mu.Unlock()
 				}
 				last = time.Now()
@@ -284,10 +285,10 @@ func watchStalls(t testing.TB) func() time.Duration {
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return func() time.Duration {
+	return func() (time.Duration, time.Time) {
 		mu.Lock()
 		defer mu.Unlock()
-		return worst
+		return worst, worstAt
 	}
 }
 
