@@ -190,12 +190,7 @@ func newFleet(t testing.TB, servers []string, interval, minSilence time.Duration
 		byName:     map[string]*simMachine{},
 		perServer:  make([]serverCounts, len(servers)),
 	}
-	t.Cleanup(func() {
-		f.stop()
-		for _, s := range beats.servers {
-			s.closeIdle()
-		}
-	})
+	t.Cleanup(func() { f.stop(); beats.closeIdle() })
 	return f
 }
 

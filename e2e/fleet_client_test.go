@@ -151,6 +151,13 @@ func (s *beatConns) put(c *beatConn) {
 	s.idle = append(s.idle, c)
 }
 
+// closeIdle closes every idle connection to every server.
+func (bc *beatClient) closeIdle() {
+	for _, s := range bc.servers {
+		s.closeIdle()
+	}
+}
+
 func (s *beatConns) closeIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
