@@ -50,15 +50,11 @@ func runBigSnap(ctx context.Context, cfg *config, bin, workDir string, serverEnv
 	res := &bigSnapResult{Machines: n, BeatErrors: map[string]int64{}}
 	extra := []string{"-offline-threshold", "1h", "-log-level", "info"}
 	logf("bigsnap: starting a three-node cluster")
-	pc, err := newProcCluster(bin, filepath.Join(workDir, "bigsnap"), 3, extra, serverEnv)
+	pc, li, err := startCluster(ctx, bin, filepath.Join(workDir, "bigsnap"), extra, serverEnv)
 	if err != nil {
 		return nil, err
 	}
 	defer pc.stopAll()
-	li, err := pc.waitHealthy(ctx, 60*time.Second)
-	if err != nil {
-		return nil, err
-	}
 
 	// The archive: the generated FSM snapshot behind its header line.
 	logf("bigsnap: generating a %d-machine archive", n)

@@ -70,6 +70,22 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// startCluster starts a three-node cluster in dir and waits up to a minute
+// until it is healthy: the cluster and its leader. The caller stops it; on
+// an error it is stopped already.
+func startCluster(ctx context.Context, bin, dir string, extra, env []string) (*procCluster, int, error) {
+	pc, err := newProcCluster(bin, dir, 3, extra, env)
+	if err != nil {
+		return nil, -1, err
+	}
+	li, err := pc.waitHealthy(ctx, 60*time.Second)
+	if err != nil {
+		pc.stopAll()
+		return nil, -1, err
+	}
+	return pc, li, nil
+}
+
 func newProcCluster(bin, dir string, n int, extra, env []string) (*procCluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

@@ -161,7 +161,7 @@ func runClusterPhases(ctx context.Context, cfg *config, res *Results, workDir st
 		"-log-level", "info",
 	}
 	logf("starting a three-node cluster (%s)", bin)
-	pc, err := newProcCluster(bin, filepath.Join(workDir, "cluster"), 3, extra, serverEnv)
+	pc, li, err := startCluster(ctx, bin, filepath.Join(workDir, "cluster"), extra, serverEnv)
 	if err != nil {
 		return err
 	}
@@ -169,10 +169,6 @@ func runClusterPhases(ctx context.Context, cfg *config, res *Results, workDir st
 		logf("stopping the cluster")
 		pc.stopAll()
 	}()
-	li, err := pc.waitHealthy(ctx, 60*time.Second)
-	if err != nil {
-		return err
-	}
 	logf("cluster ready; leader %s", pc.nodes[li].name)
 
 	if cfg.phase("intake") {

@@ -257,15 +257,11 @@ func runStorm(ctx context.Context, cfg *config, bin, workDir string, serverEnv [
 	}
 	env := append([]string{"TELEGRAM_BOT_TOKEN=" + stormTgToken, "TELEGRAM_API_URL=" + tg.url}, serverEnv...)
 	logf("storm: starting a three-node cluster with the Telegram stand-in")
-	pc, err := newProcCluster(bin, filepath.Join(workDir, "storm"), 3, extra, env)
+	pc, li, err := startCluster(ctx, bin, filepath.Join(workDir, "storm"), extra, env)
 	if err != nil {
 		return nil, err
 	}
 	defer pc.stopAll()
-	li, err := pc.waitHealthy(ctx, 60*time.Second)
-	if err != nil {
-		return nil, err
-	}
 	res := &stormResult{Machines: cfg.StormMachines, Threshold: threshold.String()}
 
 	// The isolated machine has its own webhook channel (default policy):
