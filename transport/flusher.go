@@ -77,26 +77,22 @@ func (f *flusher) flush(ctx context.Context) {
 		// The usual case: the last flush delivered everything, so the
 		// beats go out straight from the coalescer, with no map merge.
 		f.drained = f.api.coalescer.DrainAppend(f.drained[:0])
-		f.flushDrained(ctx)
-		if cap(f.drained) > maxKeptDrained {
-			f.drained = nil // a burst does not pin its room
-		} else {
-			clear(f.drained) // drop the ids for the collector
+	} else {
+		// A failed flush kept beats: the coalescer's join them (the newer
+		// of two wins) and they all go out again.
+		f.api.coalescer.DrainInto(f.pending)
+		f.drained = f.drained[:0]
+		for id, at := range f.pending {
+			f.drained = append(f.drained, DrainedBeat{ID: id, At: at})
 		}
-		return
+		clear(f.pending)
 	}
-	f.api.coalescer.DrainInto(f.pending)
-	start := time.Now()
-	n := len(f.pending)
-	err := f.send(ctx)
-	if obs := f.api.opts.ObserveFlush; obs != nil {
-		obs(n, time.Since(start), err)
+	f.flushDrained(ctx)
+	if cap(f.drained) > maxKeptDrained {
+		f.drained = nil // a burst does not pin its room
+	} else {
+		clear(f.drained) // drop the ids for the collector
 	}
-	if err != nil {
-		f.api.logger.Debug("heartbeat flush failed; keeping beats", "pending", len(f.pending), "error", err)
-		return
-	}
-	f.lastOK.Store(time.Now().UnixNano())
 }
 
 // flushDrained delivers f.drained in chunks of MaxBatchBeats; what a
@@ -133,40 +129,6 @@ func (f *flusher) flushDrained(ctx context.Context) {
 		return
 	}
 	f.lastOK.Store(time.Now().UnixNano())
-}
-
-// send delivers pending beats in chunks of MaxBatchBeats; each delivered
-// chunk leaves pending, a failed one stays.
-func (f *flusher) send(ctx context.Context) error {
-	limit := f.api.opts.MaxBatchBeats
-	batch := make([]agedBeat, 0, min(len(f.pending), limit))
-	now := time.Now()
-	for id, at := range f.pending {
-		batch = append(batch, agedBeat{ID: id, AgeUS: max(now.Sub(at).Microseconds(), 0)})
-		if len(batch) == limit {
-			if err := f.deliver(ctx, batch); err != nil {
-				return err
-			}
-			batch = batch[:0]
-			now = time.Now() // ages are taken when their chunk ships
-		}
-	}
-	if len(batch) > 0 {
-		if err := f.deliver(ctx, batch); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (f *flusher) deliver(ctx context.Context, batch []agedBeat) error {
-	if err := f.deliverBatch(ctx, batch); err != nil {
-		return err
-	}
-	for _, b := range batch {
-		delete(f.pending, b.ID)
-	}
-	return nil
 }
 
 // deliverBatch applies a batch on the leader or forwards it to the leader.
