@@ -55,7 +55,7 @@ type factsTracker struct {
 	mu      sync.Mutex
 	pending map[string]fsm.AgentFacts // id → newest changed facts not yet proposed
 
-	seed maphash.Seed // for bodyHash
+	seed maphash.Seed // for bodyHash and shard
 }
 
 type factsShard struct {
@@ -99,12 +99,7 @@ func (t *factsTracker) sameBody(id string, raw uint64) bool {
 }
 
 func (t *factsTracker) shard(id string) *factsShard {
-	// FNV-1a over the id: ids are random hex, any byte mix spreads them.
-	h := uint32(2166136261)
-	for i := 0; i < len(id); i++ {
-		h = (h ^ uint32(id[i])) * 16777619
-	}
-	return &t.shards[h%factsShards]
+	return &t.shards[maphash.String(t.seed, id)%factsShards]
 }
 
 // observe is called on the hot path with a beat's decoded body; raw is
