@@ -29,7 +29,7 @@ func decodeHeartbeatBatch(data []byte, c *HeartbeatBatch) error {
 // fastDecode reports false, having perhaps changed c, when data is not
 // in the shape it knows.
 func (c *HeartbeatBatch) fastDecode(data []byte) bool {
-	s := jsonScan{jsonscan.Scanner{B: data}}
+	s := jsonscan.Scanner{B: data}
 	if !s.Byte('{') {
 		return false
 	}
@@ -62,7 +62,7 @@ func (c *HeartbeatBatch) fastDecode(data []byte) bool {
 			c.DefaultThreshold = time.Duration(n)
 		case "beats":
 			field = 2
-			beats, ok := s.beats('t')
+			beats, ok := jsonscan.Beats(&s, 't', 28, func(id string, t int64) Beat { return Beat{ID: id, SeenAt: t} })
 			if !ok {
 				return false
 			}
@@ -78,67 +78,5 @@ func (c *HeartbeatBatch) fastDecode(data []byte) bool {
 			return false // unknown or repeated key: encoding/json decides
 		}
 		seen[field] = true
-	}
-}
-
-// jsonScan reads the subset of JSON that fastDecode accepts
-// (internal/jsonscan), plus a batch's beats.
-type jsonScan struct{ jsonscan.Scanner }
-
-// beats reads `[{"i":ID,"<num>":N},…]` (either key order, each once), the
-// beats of a batch; num is the one-letter name of the number.
-func (s *jsonScan) beats(num byte) ([]Beat, bool) {
-	if !s.Byte('[') {
-		return nil, false
-	}
-	out := make([]Beat, 0, (len(s.B)-s.I)/28+1)
-	if s.Byte(']') {
-		return out, true
-	}
-	for {
-		if !s.Byte('{') {
-			return nil, false
-		}
-		var b Beat
-		var haveID, haveNum bool
-		for k := 0; k < 2; k++ {
-			if k == 1 && !s.Byte(',') {
-				return nil, false
-			}
-			key, ok := s.PlainStringRaw()
-			if !ok || len(key) != 3 || !s.Byte(':') {
-				return nil, false
-			}
-			switch key[1] {
-			case 'i':
-				if haveID {
-					return nil, false
-				}
-				if b.ID, ok = s.PlainString(); !ok {
-					return nil, false
-				}
-				haveID = true
-			case num:
-				if haveNum {
-					return nil, false
-				}
-				if b.SeenAt, ok = s.Int64(); !ok {
-					return nil, false
-				}
-				haveNum = true
-			default:
-				return nil, false
-			}
-		}
-		if !s.Byte('}') {
-			return nil, false
-		}
-		out = append(out, b)
-		if s.Byte(']') {
-			return out, true
-		}
-		if !s.Byte(',') {
-			return nil, false
-		}
 	}
 }

@@ -77,9 +77,9 @@ func decodeBeatBatch(data []byte, into *beatBatch) error {
 	return json.NewDecoder(bytes.NewReader(data)).Decode(into)
 }
 
-// beatScan reads exactly `{"node":"…","beats":[{"i":"…","a":N},…]}`, with
-// any white space between tokens; each method reports false on anything
-// else.
+// beatScan reads `{"node":"…","beats":[{"i":"…","a":N},…]}` (the beats'
+// keys in either order), with any white space between tokens; each method
+// reports false on anything else.
 type beatScan struct{ jsonscan.Scanner }
 
 func (s *beatScan) batch(out *beatBatch) bool {
@@ -87,31 +87,12 @@ func (s *beatScan) batch(out *beatBatch) bool {
 		return false
 	}
 	node, ok := s.PlainString()
-	if !ok || !s.Lit(`,`) || !s.Lit(`"beats"`) || !s.Lit(`:`) || !s.Lit(`[`) {
+	if !ok || !s.Lit(`,`) || !s.Lit(`"beats"`) || !s.Lit(`:`) {
 		return false
 	}
 	out.Node = node
-	out.Beats = make([]agedBeat, 0, (len(s.B)-s.I)/32+1)
-	if s.Lit(`]`) {
-		return s.Lit(`}`) && s.End()
+	if out.Beats, ok = jsonscan.Beats(&s.Scanner, 'a', 32, func(id string, age int64) agedBeat { return agedBeat{ID: id, AgeUS: age} }); !ok {
+		return false
 	}
-	for {
-		var b agedBeat
-		if !s.Lit(`{`) || !s.Lit(`"i"`) || !s.Lit(`:`) {
-			return false
-		}
-		if b.ID, ok = s.PlainString(); !ok || !s.Lit(`,`) || !s.Lit(`"a"`) || !s.Lit(`:`) {
-			return false
-		}
-		if b.AgeUS, ok = s.Int64(); !ok || !s.Lit(`}`) {
-			return false
-		}
-		out.Beats = append(out.Beats, b)
-		if s.Lit(`]`) {
-			return s.Lit(`}`) && s.End()
-		}
-		if !s.Lit(`,`) {
-			return false
-		}
-	}
+	return s.Lit(`}`) && s.End()
 }

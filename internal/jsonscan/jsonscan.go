@@ -128,3 +128,65 @@ func (s *Scanner) Object() ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// Beats reads `[{"i":ID,"<num>":N},…]` (either key order, each key once):
+// the beat list that both hand-read batches carry, fsm's Raft entries
+// with "t" (a time) and transport's forwarded batches with "a" (an age).
+// Each beat takes at least minLen bytes (for the capacity); mk builds one
+// element from an id and its number.
+func Beats[T any](s *Scanner, num byte, minLen int, mk func(id string, n int64) T) ([]T, bool) {
+	if !s.Byte('[') {
+		return nil, false
+	}
+	out := make([]T, 0, (len(s.B)-s.I)/minLen+1)
+	if s.Byte(']') {
+		return out, true
+	}
+	for {
+		if !s.Byte('{') {
+			return nil, false
+		}
+		var id string
+		var n int64
+		var haveID, haveNum bool
+		for k := 0; k < 2; k++ {
+			if k == 1 && !s.Byte(',') {
+				return nil, false
+			}
+			key, ok := s.PlainStringRaw()
+			if !ok || len(key) != 3 || !s.Byte(':') {
+				return nil, false
+			}
+			switch key[1] {
+			case 'i':
+				if haveID {
+					return nil, false
+				}
+				if id, ok = s.PlainString(); !ok {
+					return nil, false
+				}
+				haveID = true
+			case num:
+				if haveNum {
+					return nil, false
+				}
+				if n, ok = s.Int64(); !ok {
+					return nil, false
+				}
+				haveNum = true
+			default:
+				return nil, false
+			}
+		}
+		if !s.Byte('}') {
+			return nil, false
+		}
+		out = append(out, mk(id, n))
+		if s.Byte(']') {
+			return out, true
+		}
+		if !s.Byte(',') {
+			return nil, false
+		}
+	}
+}
