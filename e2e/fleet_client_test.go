@@ -2,16 +2,16 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/rawhttp"
 )
 
 // beatClient sends the fleet's heartbeats: POST /v1/heartbeat with an
@@ -23,9 +23,9 @@ import (
 // net/http's client (two goroutines per connection, a context, header maps
 // and a request object per call) cost about as much CPU as the servers
 // (issue 14's soak, BENCHMARKS.md). This client writes one prepared
-// request and reads one status line and headers on the caller's
-// goroutine. It speaks only what the heartbeat endpoint answers (a status,
-// headers, a Content-Length body) and is a test tool, not an agent.
+// request and reads the answer on the caller's goroutine with
+// internal/rawhttp, as the bench's raw client does. It is a test tool,
+// not an agent.
 //
 // Outcomes keep the distinction the verdict needs: a refused dial is
 // "connection refused" (the beat was certainly not taken); any failure
@@ -55,9 +55,6 @@ type beatConn struct {
 	req   []byte // the request being written, reused
 	epoch int
 }
-
-// errServerClosed is a reused connection the server had closed.
-var errServerClosed = errors.New("server closed the connection")
 
 func newBeatClient(servers []string, timeout time.Duration, maxConnsPerServer int) (*beatClient, error) {
 	bc := &beatClient{timeout: timeout}
@@ -177,49 +174,5 @@ func (c *beatConn) roundTrip(prefix []byte, key string, deadline time.Time) (int
 	if _, err := c.c.Write(c.req); err != nil {
 		return 0, false, err
 	}
-	line, err := c.r.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) || len(line) == 0 {
-			return 0, false, errServerClosed
-		}
-		return 0, false, err
-	}
-	// "HTTP/1.1 202 Accepted\r\n"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, false, fmt.Errorf("malformed status line %q", line)
-	}
-	code, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, false, fmt.Errorf("malformed status line %q", line)
-	}
-	length, keep := 0, true
-	for {
-		h, err := c.r.ReadSlice('\n')
-		if err != nil {
-			return 0, false, err
-		}
-		h = bytes.TrimRight(h, "\r\n")
-		if len(h) == 0 {
-			break
-		}
-		name, value, ok := bytes.Cut(h, []byte(":"))
-		if !ok {
-			return 0, false, fmt.Errorf("malformed header %q", h)
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return 0, false, fmt.Errorf("malformed Content-Length %q", value)
-			}
-		case bytes.EqualFold(name, []byte("Connection")) && bytes.EqualFold(value, []byte("close")):
-			keep = false
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return 0, false, fmt.Errorf("unexpected Transfer-Encoding %q", value)
-		}
-	}
-	if _, err := c.r.Discard(length); err != nil {
-		return 0, false, err
-	}
-	return code, keep, nil
+	return rawhttp.ReadResponse(c.r)
 }

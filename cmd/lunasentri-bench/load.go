@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lunasentri/lunasentri/internal/rawhttp"
 )
 
 // heartbeatBody is what `lunasentri agent` sends (agent.go): the same JSON
@@ -96,74 +98,12 @@ func (p *rawPoster) post(ctx context.Context, r *beatRequest) (int, error) {
 	return code, nil
 }
 
-var errBadResponse = errors.New("malformed HTTP response")
-
 func (p *rawPoster) readResponse() (int, error) {
-	line, err := p.br.ReadSlice('\n')
+	code, keepAlive, err := rawhttp.ReadResponse(p.br)
 	if err != nil {
 		return 0, err
 	}
-	// "HTTP/1.1 202 Accepted\r\n"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, errBadResponse
-	}
-	code, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, errBadResponse
-	}
-	clen, chunked, closeConn := -1, false, false
-	for {
-		h, err := p.br.ReadSlice('\n')
-		if err != nil {
-			return 0, err
-		}
-		h = bytes.TrimRight(h, "\r\n")
-		if len(h) == 0 {
-			break
-		}
-		k, v, ok := bytes.Cut(h, []byte(":"))
-		if !ok {
-			continue
-		}
-		v = bytes.TrimSpace(v)
-		switch {
-		case bytes.EqualFold(k, []byte("Content-Length")):
-			clen, err = strconv.Atoi(string(v))
-			if err != nil {
-				return 0, errBadResponse
-			}
-		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
-			chunked = bytes.EqualFold(v, []byte("chunked"))
-		case bytes.EqualFold(k, []byte("Connection")):
-			closeConn = bytes.EqualFold(v, []byte("close"))
-		}
-	}
-	switch {
-	case chunked:
-		for {
-			l, err := p.br.ReadSlice('\n')
-			if err != nil {
-				return 0, err
-			}
-			sz, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.SplitN(l, []byte(";"), 2)[0])), 16, 64)
-			if err != nil {
-				return 0, errBadResponse
-			}
-			if _, err := p.br.Discard(int(sz) + 2); err != nil { // data + CRLF
-				return 0, err
-			}
-			if sz == 0 {
-				break
-			}
-		}
-	case clen > 0:
-		if _, err := p.br.Discard(clen); err != nil {
-			return 0, err
-		}
-	case clen < 0:
-		closeConn = true // body runs to EOF: never seen from net/http servers for these answers
-	}
-	if closeConn {
+	if !keepAlive {
 		p.close()
 	}
 	return code, nil
